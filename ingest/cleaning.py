@@ -1,0 +1,142 @@
+"""Remove web-page debris from report text and normalise widths and whitespace.
+
+Government sites wrap each report in breadcrumbs, font-size widgets, QR-code hints,
+footers (主办/承办/ICP备/网站标识码/版权所有), "相关信息" link lists, and often print the
+footer at the top as well as the bottom. Rules are written on the *matching form* of each
+line, so the traditional-character versions (掃一掃在手機打開當前頁) are caught too.
+Lines that carry metadata (来源, 发布日期) are removed from the text but handed on, so the
+metadata detector can still read the publisher and date from them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ingest.loaders import LoadedDocument
+from rag.text import matching_form, normalise_stored
+
+# A line matching any of these is debris wherever it appears.
+_DEBRIS_LINE = [re.compile(p) for p in (
+    r"^(您|你)?(当前|现在)?(的)?(所在)?位置[:：]",  # breadcrumbs
+    r"^首页\s*[>＞»/]",
+    r"字号[:：]?\s*[\[【(]",
+    r"字体[:：]?\s*[\[【(]?\s*(大|小)",
+    r"^[\[【(]?\s*(大|中|小)\s*[\]】)]?(\s*[\[【(]?\s*(大|中|小)\s*[\]】)]?){2}$",
+    r"扫一扫.{0,6}(手机|移动端)",
+    r"(用手机|手机)?扫(描)?二维码",
+    r"^主办(单位)?[:：]",
+    r"^承办(单位)?[:：]",
+    r"^(技术)?支持(单位)?[:：]",
+    r"^(网站)?维护(单位)?[:：]",
+    r"icp(备|证)",
+    r"公网安备",
+    r"网站标识码",
+    r"版权所有",
+    r"^copyright",
+    r"涉密(文件|信息)?严禁上网",
+    r"(浏览器|分辨率).{0,30}(最佳|浏览效果|显示效果)",
+    r"(最佳|建议).{0,10}(浏览|显示)",
+    r"^(打印|打印本页|关闭|关闭窗口|收藏|分享到?|返回顶部|【打印】|【关闭】)(\s|[\[\]【】|/]|打印|本页|关闭|窗口|收藏|分享)*$",
+    r"^(上一篇|下一篇)[:：]",
+    r"^(责任编辑|编辑|审核|校对)[:：]",
+    r"(阅读|浏览|访问|点击)(次数|量)?[:：]\s*\d*\s*次?\s*$",
+    r"^[-—_=·•*]+$",
+    r"^(网站地图|联系我们|网站声明|隐私声明|无障碍|长者模式|关于我们)(\s|[|｜])*",
+)]
+# Page-information lines: removed, but kept for metadata detection (publisher, date).
+_INFO_FIELDS = re.compile(r"(发布日期|发布时间|时间|日期|来源|作者|信息来源|发文机关|字号|字体|阅读|浏览)\s*[:：]")
+# A link list that ends the page: everything from here on is debris.
+_TAIL_START = re.compile(r"^(相关(信息|链接|文章|阅读|新闻|文件)|延伸阅读|猜你喜欢|附件下载)[:：]?$")
+
+
+@dataclass
+class CleanedText:
+    """Report text ready for chunking, with the page starts shifted to match."""
+
+    text: str
+    page_starts: list[int] | None = None
+    info_lines: list[str] = field(default_factory=list)  # removed page-information lines
+    removed: list[str] = field(default_factory=list)  # every removed line, for debugging
+
+
+def is_debris(line: str) -> bool:
+    """True when a line (any script) is web-page furniture rather than report text."""
+    form = matching_form(line)
+    if not form:
+        return False
+    return any(p.search(form) for p in _DEBRIS_LINE)
+
+
+def is_info_line(line: str) -> bool:
+    """True for page-information lines such as "发布日期: 2025-03-11  来源: 绵阳市司法局"."""
+    form = matching_form(line)
+    return len(form) < 200 and len(_INFO_FIELDS.findall(form)) >= 2 or bool(
+        re.match(r"^(来源|信息来源|发布日期|发布时间)\s*[:：]", form) and len(form) < 80)
+
+
+def clean(document: LoadedDocument) -> CleanedText:
+    """Remove debris lines, repeated headers/footers and link tails; normalise whitespace.
+
+    Example:
+        >>> clean(LoadedDocument(Path("a.txt"), "当前位置:首页 > 通告\\n正文。\\n版权所有", "txt")).text
+        '正文。'
+    """
+    raw_lines = normalise_stored(document.text).split("\n")
+    # The page each raw line is on (1-based), from the loader's page starts.
+    pages: list[int | None] = []
+    offset, page = 0, 0
+    starts = document.page_starts or []
+    for line in raw_lines:
+        while page < len(starts) and starts[page] <= offset:
+            page += 1
+        pages.append(page if starts else None)
+        offset += len(line) + 1
+
+    forms = [matching_form(line) for line in raw_lines]
+    nonblank = [i for i, f in enumerate(forms) if f]
+    # A short line printed both among the first and the last lines is a page header/footer.
+    head = {forms[i] for i in nonblank[:12]}
+    tail = {forms[i] for i in nonblank[-12:]}
+    repeated_frame = {f for f in head & tail if len(f) < 80} if len(nonblank) > 24 else set()
+
+    keep: list[int] = []
+    info, removed = [], []
+    tail_cut = False
+    last_kept_form = None
+    for i, (line, form) in enumerate(zip(raw_lines, forms)):
+        if not form:
+            continue
+        if tail_cut or (_TAIL_START.match(form) and i > len(raw_lines) // 2):
+            tail_cut = True
+            removed.append(line)
+            continue
+        if is_info_line(line):
+            info.append(line)
+            removed.append(line)
+            continue
+        if form in repeated_frame or is_debris(line):
+            removed.append(line)
+            continue
+        if form == last_kept_form and len(form) < 80:
+            removed.append(line)  # a title printed twice in a row
+            continue
+        keep.append(i)
+        last_kept_form = form
+
+    text_lines, new_starts = [], []
+    offset, current_page = 0, 0
+    for i in keep:
+        if pages[i] is not None:
+            while current_page < pages[i]:
+                new_starts.append(offset)
+                current_page += 1
+        text_lines.append(raw_lines[i])
+        offset += len(raw_lines[i]) + 1
+    if document.page_starts:
+        # Pages that were all debris still need a start, so page numbers stay true.
+        while len(new_starts) < len(document.page_starts):
+            new_starts.append(offset)
+    return CleanedText(text="\n".join(text_lines),
+                       page_starts=new_starts if document.page_starts else None,
+                       info_lines=info, removed=removed)

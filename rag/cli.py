@@ -1,0 +1,160 @@
+"""The ``rag`` command line (see CONTRACT.md and the README)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+from rag.config import Settings, SettingsError
+
+
+def _index(settings: Settings, with_embeddings: bool):
+    from rag.embeddings import make_embeddings
+    from rag.index import ReportIndex
+
+    embeddings = None
+    if with_embeddings:
+        embeddings = make_embeddings(settings.embeddings, settings.llm_base_url, settings.llm_api_key)
+    return ReportIndex(settings, embeddings)
+
+
+def cmd_ingest(args, settings: Settings) -> int:
+    from ingest.pipeline import Ingestor
+
+    index = _index(settings, with_embeddings=True)
+    if args.if_empty and index.reports():
+        print(f"index at {index.location} already holds {len(index.reports())} reports; nothing to do")
+        return 0
+    if args.rebuild:
+        print(f"rebuilding: deleting the index at {index.location}", file=sys.stderr)
+        index.drop()
+
+    from tqdm import tqdm
+
+    def report(result) -> None:
+        # tqdm.write keeps these lines clear of the progress bars.
+        if result.status == "failed":
+            tqdm.write(f"FAILED   {result.source}: {result.reason}", file=sys.stderr)
+        elif result.status == "duplicate":
+            tqdm.write(f"dup      {result.source}: {result.reason}", file=sys.stderr)
+        elif not args.quiet:
+            where = f"{result.region or '?'} {result.year or '?'}"
+            tqdm.write(f"{result.status:9}{result.source} -> {result.doc_id} ({where}, {result.chunks} chunks)",
+                  file=sys.stderr)
+        for warning in result.warnings:
+            tqdm.write(f"warning  {result.source}: {warning}", file=sys.stderr)
+
+    summary = Ingestor(index, progress=not args.quiet).run(
+        args.paths, region=args.region, year=args.year, prune=args.prune, on_file=report)
+    if summary.repaired_chunks:
+        print(f"repaired: removed {summary.repaired_chunks} chunks of an interrupted ingest", file=sys.stderr)
+    for doc_id in summary.pruned:
+        print(f"pruned  {doc_id} (its file is gone)", file=sys.stderr)
+    print(summary.line())
+    return 1 if summary.failed else 0
+
+
+def cmd_list(args, settings: Settings) -> int:
+    reports = _index(settings, with_embeddings=False).reports()
+    if args.json:
+        print(json.dumps([{"doc_id": r.doc_id, "region": r.region, "year": r.year, "title": r.title,
+                           "source": r.source, "chunks": r.chunks, "province": r.province,
+                           "lang": r.lang, "publisher": r.publisher, "date": r.date,
+                           "added_at": r.added_at} for r in reports],
+                         ensure_ascii=False, indent=2))
+        return 0
+    if not reports:
+        print("the index is empty; add reports with: rag ingest data/reports")
+        return 0
+    for r in reports:
+        print(f"{r.doc_id:32} {r.region or '?':8} {r.year or '?':>4}  {r.chunks:4} chunks  {r.title}  [{r.source}]")
+    return 0
+
+
+def cmd_remove(args, settings: Settings) -> int:
+    index = _index(settings, with_embeddings=False)
+    status = 0
+    for doc_id in args.doc_ids:
+        removed = index.remove_report(doc_id)
+        if removed:
+            print(f"removed {doc_id} ({removed} chunks)")
+        else:
+            print(f"no report with doc_id {doc_id!r}; see `rag list`", file=sys.stderr)
+            status = 1
+    return status
+
+
+def cmd_set(args, settings: Settings) -> int:
+    fields = {k: v for k, v in (("region", args.region), ("year", args.year), ("title", args.title)) if v is not None}
+    if not fields:
+        print("nothing to change: give --region, --year or --title", file=sys.stderr)
+        return 2
+    if "region" in fields:
+        from rag.places import Gazetteer
+        fields["province"] = Gazetteer.default().province_of(fields["region"])
+    record = _index(settings, with_embeddings=False).update_report(args.doc_id, **fields)
+    print(f"updated {record.doc_id}: {record.region} {record.year} {record.title}")
+    return 0
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    from app import serve
+
+    serve(host=args.host, port=args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cited answers over Chinese government reports.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="ingest report files or folders")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--region", help="the place of every file named (overrides detection)")
+    p.add_argument("--year", type=int, help="the year every file named reports on")
+    p.add_argument("--prune", action="store_true", help="remove reports whose files are gone")
+    p.add_argument("--rebuild", action="store_true", help="delete the index first (e.g. after changing RAG_EMBEDDINGS)")
+    p.add_argument("--if-empty", action="store_true", help="do nothing if the index already holds reports")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-file lines")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("list", help="the reports in the index")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("remove", help="remove reports from the index")
+    p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("set", help="correct a report's place, year or title (no re-embedding)")
+    p.add_argument("doc_id", metavar="DOC_ID")
+    p.add_argument("--region")
+    p.add_argument("--year", type=int)
+    p.add_argument("--title")
+    p.set_defaults(func=cmd_set)
+
+    p = sub.add_parser("serve", help="the Gradio app")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from rag.embeddings import EmbeddingsError
+    from rag.index import IndexError_
+
+    try:
+        settings = Settings.load()
+        return args.func(args, settings)
+    except (SettingsError, EmbeddingsError, IndexError_, KeyError, ValueError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

