@@ -88,9 +88,9 @@ def _signature(lines: list[str]) -> tuple[list[str], str | None]:
 
 def _narrowest(choice: PlaceMention, mentions: list[PlaceMention]) -> str:
     """A place inside the chosen one, if the text names it too (山西省太原市 -> 太原市)."""
-    inside = [m for m in mentions
-              if any(p.province == choice.name or p.city == choice.name for p in m.candidates)]
-    return _narrowest(inside[0], mentions) if inside and inside[0] is not choice else choice.name
+    inside = [m for m in mentions if m.name != choice.name
+              and any(p.province == choice.name or p.city == choice.name for p in m.candidates)]
+    return _narrowest(inside[0], mentions) if inside else choice.name
 
 
 def _place_of(mentions: list[PlaceMention], text_form: str, fallback) -> str | None:

@@ -72,6 +72,9 @@ class Gazetteer:
         for place in places:
             self._by_name[place.name].append(place)
         self._max_len = max(len(n) for n in self._by_name)
+        self._by_short: dict[str, set[str]] = defaultdict(set)
+        for name in self._by_name:
+            self._by_short[short_name(name)].add(name)
 
     @classmethod
     @lru_cache(maxsize=1)
@@ -100,6 +103,15 @@ class Gazetteer:
     def lookup(self, name: str) -> list[Place]:
         """Places with exactly this official name (several for names like 鼓楼区)."""
         return list(self._by_name.get(name, ()))
+
+    def resolve(self, name: str) -> list[str]:
+        """Official names a user's spelling may mean: 太原 -> [太原市], 太倉市 -> [太仓市]."""
+        from rag.text import matching_form
+
+        form = matching_form(name).replace(" ", "")
+        if form in self._by_name:
+            return [form]
+        return sorted(self._by_short.get(short_name(form), ()))
 
     def province_of(self, name: str) -> str | None:
         """The province of a place, when the name is unambiguous about it."""

@@ -1,0 +1,84 @@
+"""The Gradio app: search the reports' passages and browse the report library.
+
+Run with ``python app.py`` or ``rag serve``. Question answering with citations arrives in
+the answering issue; this app already searches the indexed passages for real.
+"""
+
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+
+from rag.config import Settings
+from rag.embeddings import make_embeddings
+from rag.index import ReportIndex
+from rag.retrieve import DenseRetriever
+
+LIBRARY_COLUMNS = ["地区", "年份", "标题", "片段数", "来源文件", "加入时间", "doc_id"]
+
+
+def build_app(settings: Settings | None = None) -> gr.Blocks:
+    """Build the Blocks app over the configured index."""
+    settings = settings or Settings.load()
+    index = ReportIndex(settings, make_embeddings(settings.embeddings, settings.llm_base_url,
+                                                  settings.llm_api_key))
+    retriever = DenseRetriever(index)
+
+    def library_rows():
+        return [[r.region or "未知", r.year or "", r.title or "", r.chunks, r.source, r.added_at, r.doc_id]
+                for r in index.reports()]
+
+    def choices():
+        reports = index.reports()
+        return (sorted({r.region for r in reports if r.region}),
+                sorted({r.year for r in reports if r.year}, reverse=True))
+
+    def search(query: str, regions: list[str], years: list[str]):
+        if not query or not query.strip():
+            return "请输入要检索的内容。"
+        if not index.reports():
+            return "索引为空：请先运行 `rag ingest data/reports` 导入报告。"
+        try:
+            passages = retriever.run(query, regions=regions or None,
+                                     years=[int(y) for y in years] if years else None, k=5)
+        except Exception as exc:  # shown in the page, never as a traceback
+            return f"检索失败：{exc}"
+        if not passages:
+            return "没有找到相关段落。"
+        blocks = []
+        for n, p in enumerate(passages, 1):
+            where = f"{p.region or '未知地区'} · {p.year or '年份未知'} · 《{p.title}》"
+            section = f" · {p.section}" if p.section else ""
+            page = f" · 第{p.page}页" if p.page else ""
+            blocks.append(f"**[{n}] {where}{section}{page}**（相似度 {p.score:.2f}）\n\n> {p.text}")
+        return "\n\n".join(blocks)
+
+    regions, years = choices()
+    with gr.Blocks(title="政府年度报告问答") as app:
+        gr.Markdown("# 政府年度报告检索\n在已导入的法治政府建设年度报告中检索原文段落，并按地区、年份筛选。")
+        with gr.Tab("检索原文"):
+            with gr.Row():
+                query = gr.Textbox(label="检索内容", placeholder="例如：太原市新收行政复议案件", scale=4)
+                button = gr.Button("检索", variant="primary", scale=1)
+            with gr.Row():
+                region_filter = gr.Dropdown(regions, multiselect=True, label="地区")
+                year_filter = gr.Dropdown([str(y) for y in years], multiselect=True, label="年份")
+            results = gr.Markdown()
+            gr.Examples(["太原市新收行政复议案件", "行政机关负责人出庭应诉率", "太倉市人民調解"], inputs=query)
+            button.click(search, [query, region_filter, year_filter], results, api_name="search")
+            query.submit(search, [query, region_filter, year_filter], results)
+        with gr.Tab("报告库"):
+            table = gr.Dataframe(library_rows(), headers=LIBRARY_COLUMNS, interactive=False)
+            refresh = gr.Button("刷新")
+            refresh.click(lambda: library_rows(), None, table, api_name="library")
+    app.queue(default_concurrency_limit=4)
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860) -> None:
+    build_app().launch(server_name=host, server_port=port, show_error=False)
+
+
+if __name__ == "__main__":
+    serve(os.environ.get("RAG_HOST", "127.0.0.1"), int(os.environ.get("RAG_PORT", "7860")))

