@@ -20,11 +20,11 @@ from rag.text import matching_form, normalise_stored
 _DEBRIS_LINE = [re.compile(p) for p in (
     r"^(您|你)?(当前|现在)?(的)?(所在)?位置[:：]",  # breadcrumbs
     r"^首页\s*[>＞»/]",
-    r"字号[:：]?\s*[\[【(]",
+    r"字号[:：]\s*[\[【(]?|字号\s*[\[【]",
     r"字体[:：]?\s*[\[【(]?\s*(大|小)",
     r"^[\[【(]?\s*(大|中|小)\s*[\]】)]?(\s*[\[【(]?\s*(大|中|小)\s*[\]】)]?){2}$",
     r"扫一扫.{0,6}(手机|移动端)",
-    r"(用手机|手机)?扫(描)?二维码",
+    r"^(用手机|请用手机|手机)?扫(描|一扫)?(下方|右侧)?二维码",
     r"^主办(单位)?[:：]",
     r"^承办(单位)?[:：]",
     r"^(技术)?支持(单位)?[:：]",
@@ -36,13 +36,12 @@ _DEBRIS_LINE = [re.compile(p) for p in (
     r"^copyright",
     r"涉密(文件|信息)?严禁上网",
     r"(浏览器|分辨率).{0,30}(最佳|浏览效果|显示效果)",
-    r"(最佳|建议).{0,10}(浏览|显示)",
-    r"^(打印|打印本页|关闭|关闭窗口|收藏|分享到?|返回顶部|【打印】|【关闭】)(\s|[\[\]【】|/]|打印|本页|关闭|窗口|收藏|分享)*$",
+    r"^([\[【(]?\s*(打印本页|打印|关闭窗口|关闭|收藏本页|收藏|分享到|分享|返回顶部|返回)\s*[\]】)]?\s*[:：|/]?\s*)+$",
     r"^(上一篇|下一篇)[:：]",
     r"^(责任编辑|编辑|审核|校对)[:：]",
     r"(阅读|浏览|访问|点击)(次数|量)?[:：]\s*\d*\s*次?\s*$",
     r"^[-—_=·•*]+$",
-    r"^(网站地图|联系我们|网站声明|隐私声明|无障碍|长者模式|关于我们)(\s|[|｜])*",
+    r"^(网站地图|联系我们|网站声明|隐私声明|无障碍|长者模式|关于我们)([\s|｜]*(网站地图|联系我们|网站声明|隐私声明|无障碍|长者模式|关于我们))*$",
 )]
 # Page-information lines: removed, but kept for metadata detection (publisher, date).
 _INFO_FIELDS = re.compile(r"(发布日期|发布时间|时间|日期|来源|作者|信息来源|发文机关|字号|字体|阅读|浏览)\s*[:：]")
@@ -63,7 +62,9 @@ class CleanedText:
 def is_debris(line: str) -> bool:
     """True when a line (any script) is web-page furniture rather than report text."""
     form = matching_form(line)
-    if not form:
+    # Page furniture is short and never a finished sentence; a report paragraph that merely
+    # mentions 二维码 or 版权所有 must stay.
+    if not form or len(form) > 120 or (form.endswith("。") and len(form) > 12):
         return False
     return any(p.search(form) for p in _DEBRIS_LINE)
 
@@ -82,16 +83,20 @@ def clean(document: LoadedDocument) -> CleanedText:
         >>> clean(LoadedDocument(Path("a.txt"), "当前位置:首页 > 通告\\n正文。\\n版权所有", "txt")).text
         '正文。'
     """
-    raw_lines = normalise_stored(document.text).split("\n")
-    # The page each raw line is on (1-based), from the loader's page starts.
+    text = document.text
+    if not document.page_starts:  # page offsets count the loader's own "\n" joins: keep them
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # The page each line is on (1-based), measured on the loader's text before normalising.
     pages: list[int | None] = []
     offset, page = 0, 0
     starts = document.page_starts or []
-    for line in raw_lines:
+    source_lines = text.split("\n")
+    for line in source_lines:
         while page < len(starts) and starts[page] <= offset:
             page += 1
         pages.append(page if starts else None)
         offset += len(line) + 1
+    raw_lines = [normalise_stored(line.replace("\r", "")) for line in source_lines]
 
     forms = [matching_form(line) for line in raw_lines]
     nonblank = [i for i, f in enumerate(forms) if f]
@@ -123,6 +128,12 @@ def clean(document: LoadedDocument) -> CleanedText:
             continue
         keep.append(i)
         last_kept_form = form
+
+    if document.page_text:
+        # The article extractor drops the page's 发布日期/来源 line; metadata still wants it.
+        for line in normalise_stored(document.page_text).split("\n"):
+            if line and line not in info and is_info_line(line):
+                info.append(line)
 
     text_lines, new_starts = [], []
     offset, current_page = 0, 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.errors import EmptyDocument, UnreadableDocument, UnsupportedFormat
+from rag.text import matching_form
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
 _SENTENCE_END = "。！？；：!?;:”」』）)"
@@ -31,6 +32,7 @@ class LoadedDocument:
     encoding: str | None = None
     page_starts: list[int] | None = None
     html_title: str | None = None
+    page_text: str | None = None  # all visible text of an HTML page, for metadata lines
     notes: list[str] = field(default_factory=list)
 
 
@@ -87,20 +89,25 @@ def _load_text(path: Path, data: bytes) -> LoadedDocument:
 
 
 def _load_html(path: Path, data: bytes) -> LoadedDocument:
-    import trafilatura
     from bs4 import BeautifulSoup
 
     if not data.strip():
         raise EmptyDocument("the file is empty")
     html, encoding = decode_text(data)
     soup = BeautifulSoup(html, "html.parser")
+    page_text = soup.get_text("\n")  # before trimming: 发布日期/来源 lines sit outside the article
     title = None
     for tag in (soup.find("h1"), soup.title):
         if tag and tag.get_text(strip=True):
             title = tag.get_text(" ", strip=True)
             break
-    body = trafilatura.extract(html, include_comments=False, include_tables=True,
-                               favor_recall=True, deduplicate=False)
+    try:
+        import trafilatura
+
+        body = trafilatura.extract(html, include_comments=False, include_tables=True,
+                                   favor_recall=True, deduplicate=False)
+    except ImportError:  # a broken lxml extra must not stop HTML ingestion: use the fallback
+        body = None
     if not body or len(body) < 50:
         # trafilatura found no article: fall back to the page's visible text.
         for tag in soup(["script", "style", "nav", "header", "footer", "noscript"]):
@@ -108,7 +115,8 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
         body = soup.get_text("\n")
     if title and title not in body[:300]:
         body = f"{title}\n{body}"
-    return LoadedDocument(path=path, text=body, format="html", encoding=encoding, html_title=title)
+    return LoadedDocument(path=path, text=body, format="html", encoding=encoding, html_title=title,
+                          page_text=page_text)
 
 
 def _reflow_pdf_lines(page_text: str) -> str:
@@ -124,7 +132,10 @@ def _reflow_pdf_lines(page_text: str) -> str:
     for line in lines:
         if not line:
             continue
-        if out and not out[-1].endswith(tuple(_SENTENCE_END)) and not HEADING.match(line):
+        # A short heading line stays on its own, before and after.
+        previous_is_heading = out and len(out[-1]) <= 60 and HEADING.match(matching_form(out[-1]))
+        if (out and not out[-1].endswith(tuple(_SENTENCE_END)) and not previous_is_heading
+                and not HEADING.match(matching_form(line))):
             out[-1] += line
         else:
             out.append(line)

@@ -367,3 +367,52 @@ def test_page_starts_when_a_page_begins_with_a_blank_line_and_a_doubled_title():
 
 def test_text_without_pages_has_no_page_starts():
     assert clean(_doc("\n".join(TAIYUAN_BODY[:3]))).page_starts is None
+
+
+def test_trailing_all_debris_page_keeps_its_page_start():
+    pages = [[TAIYUAN_BODY[0], TAIYUAN_BODY[1]], [TAIYUAN_BODY[2]],
+             ["主办:太原市人民政府办公厅 版权所有", "晋ICP备05000123号", "涉密文件严禁上网"]]
+    text, starts = _paged(pages)
+    cleaned = clean(_doc(text, starts, fmt="pdf"))
+    assert cleaned.text == "\n".join(TAIYUAN_BODY[:3])
+    assert len(cleaned.page_starts) == 3
+    assert cleaned.text[cleaned.page_starts[1]:] == TAIYUAN_BODY[2]
+    assert cleaned.page_starts[2] >= len(cleaned.text)  # an empty last page, after all text
+
+
+# --- regressions found in review -----------------------------------------------------------
+
+def test_page_starts_are_measured_before_whitespace_is_normalised():
+    from pathlib import Path
+
+    from ingest.loaders import LoadedDocument
+
+    text = "一、主要工作\n市委  市政府   高度重视法治政府建设工作。\n第二页的第一句话。\n第二页的第二句话。"
+    cleaned = clean(LoadedDocument(Path("a.pdf"), text, "pdf", page_starts=[0, text.index("第二页的第一句话")]))
+    assert cleaned.text[cleaned.page_starts[1]:].startswith("第二页的第一句话。")
+
+
+@pytest.mark.parametrize("line", [
+    "市场监管局推行企业扫描二维码登记,全年办理登记3000余件,实现全程网办。",
+    "全年办理人大代表建议195件,数据显示办结率100%。",
+    "市司法局查处侵犯版权所有人合法权益案件12件,有力保护了知识产权。",
+    "严格落实涉密信息严禁上网规定,全年开展保密检查20次。",
+    "无障碍环境建设法实施后,全市完成无障碍改造项目50个。",
+    "开展“字号(名称)登记”改革,企业名称自主申报率达到98%。",
+])
+def test_report_sentences_that_mention_page_words_are_kept(line):
+    assert not is_debris(line)
+
+
+@pytest.mark.parametrize("line", ["【打印本页】【关闭窗口】", "[ 打印 ] [ 关闭 ]", "【关闭窗口】",
+                                  "【返回顶部】", "分享到:"])
+def test_print_close_share_widgets_are_debris(line):
+    assert is_debris(line)
+
+
+def test_pdf_reflow_keeps_headings_on_their_own_lines():
+    from ingest.loaders import _reflow_pdf_lines
+
+    page = "(一)持续提升行政效能\n对照《山西省6类依申请行政权力\n事项清单》,逐项梳理确认。\n二、存在的不足\n部分领导干部"
+    assert _reflow_pdf_lines(page).split("\n") == [
+        "(一)持续提升行政效能", "对照《山西省6类依申请行政权力事项清单》,逐项梳理确认。", "二、存在的不足", "部分领导干部"]

@@ -136,6 +136,30 @@ def test_decode_text_directly_reports_encoding():
         decode_text(b" \r\n\t ")
 
 
+class _FakeMatch:
+    def __init__(self, encoding):
+        self.encoding = encoding
+
+
+@pytest.mark.parametrize("detected", ["gb2312", "gbk", "hz"])
+def test_gbk_family_detection_decodes_as_gb18030(monkeypatch, detected):
+    # charset-normalizer sometimes names GBK text gb2312 (or gbk); decoding with that name would
+    # turn the characters outside GB2312 (traditional 臺, rare 堃/喆/镕) into U+FFFD.
+    import charset_normalizer
+
+    class _FakeResult:
+        def best(self):
+            return _FakeMatch(detected)
+
+    monkeypatch.setattr(charset_normalizer, "from_bytes", lambda data: _FakeResult())
+    text = report_text("shijiazhuang-2024.txt").replace("石家庄市", "石家庄市(堃喆镕臺)", 1)
+    with pytest.raises(UnicodeDecodeError):
+        text.encode("gbk").decode("gb2312")
+    decoded, encoding = decode_text(text.encode("gbk"))
+    assert encoding == "gb18030"
+    assert decoded == text
+
+
 # --------------------------------------------------------------------------------------------
 # 2. HTML
 # --------------------------------------------------------------------------------------------
@@ -191,14 +215,15 @@ def _html_page(lines: list[str], charset: str) -> str:
 
 # The HTML loader first asks trafilatura for the article and falls back to BeautifulSoup's
 # visible text (nav, header, footer, script and style dropped) when trafilatura finds none.
-# In this virtualenv `import trafilatura` fails (lxml.html.clean moved to the separate
-# lxml_html_clean package, which is not installed), so these tests run the BeautifulSoup path
-# by putting in a trafilatura whose extract() finds no article: a real branch of _load_html.
-@pytest.fixture
-def html_fallback(monkeypatch):
-    stub = types.ModuleType("trafilatura")
-    stub.extract = lambda *args, **kwargs: None
-    monkeypatch.setitem(sys.modules, "trafilatura", stub)
+# Every HTML test runs both branches: real trafilatura, and a trafilatura whose extract()
+# finds no article (the fallback branch of _load_html).
+@pytest.fixture(params=["trafilatura", "bs4-fallback"])
+def html_fallback(request, monkeypatch):
+    if request.param == "bs4-fallback":
+        stub = types.ModuleType("trafilatura")
+        stub.extract = lambda *args, **kwargs: None
+        monkeypatch.setitem(sys.modules, "trafilatura", stub)
+    return request.param
 
 
 SJZ_SENTENCES = [
@@ -310,6 +335,19 @@ def _write_pdf(path: Path, paragraphs: list[str]) -> list[tuple[str, int, int, l
     return layout
 
 
+def _page_top_lines(layout) -> dict[int, str]:
+    """The first line printed on each page, from the layout _write_pdf returns."""
+    tops, row, page = {}, 0, 1
+    for _, _, _, printed in layout:
+        for line in printed:
+            if row == _LINES_PER_PAGE:
+                page, row = page + 1, 0
+            if row == 0:
+                tops[page] = line
+            row += 1
+    return tops
+
+
 @pytest.fixture
 def taiyuan_pdf(tmp_path):
     paragraphs = [line for line in body_lines("taiyuan-2024.txt")
@@ -332,6 +370,11 @@ def test_pdf_text_comes_back_page_by_page(taiyuan_pdf):
     assert starts[0] == 0
     assert all(a < b for a, b in zip(starts, starts[1:]))
     assert starts[-1] < len(document.text)
+    # Each page starts on a fresh line, with the first line printed at the top of that page.
+    page_of_line = _page_top_lines(layout)
+    for page, start in enumerate(starts, 1):
+        assert start == 0 or document.text[start - 1] == "\n"
+        assert document.text[start:].startswith(page_of_line[page]), page
     # Every paragraph printed on a single page is found, whole, within that page's text.
     bounds = starts + [len(document.text)]
     single_page = [(p, first) for p, first, last, _ in layout if first == last]
