@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 
-import gradio as gr
+# No analytics or version-check calls: the app runs without network.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from rag.config import Settings
+import gradio as gr  # noqa: E402
+
+from rag.config import Settings  # noqa: E402
 from rag.embeddings import make_embeddings
 from rag.index import ReportIndex
 from rag.retrieve import DenseRetriever
