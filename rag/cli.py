@@ -24,9 +24,11 @@ def cmd_ingest(args, settings: Settings) -> int:
     from ingest.pipeline import Ingestor
 
     index = _index(settings, with_embeddings=True)
-    if args.if_empty and index.reports():
-        print(f"index at {index.location} already holds {len(index.reports())} reports; nothing to do")
-        return 0
+    if args.if_empty:
+        held = len(index.reports())
+        if held:
+            print(f"index at {index.location} already holds {held} reports; nothing to do")
+            return 0
     if args.rebuild:
         print(f"rebuilding: deleting the index at {index.location}", file=sys.stderr)
         index.drop()
@@ -91,9 +93,6 @@ def cmd_set(args, settings: Settings) -> int:
     if not fields:
         print("nothing to change: give --region, --year or --title", file=sys.stderr)
         return 2
-    if "region" in fields:
-        from rag.places import Gazetteer
-        fields["province"] = Gazetteer.default().province_of(fields["region"])
     record = _index(settings, with_embeddings=False).update_report(args.doc_id, **fields)
     print(f"updated {record.doc_id}: {record.region} {record.year} {record.title}")
     return 0

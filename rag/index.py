@@ -262,6 +262,10 @@ class ReportIndex:
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}; allowed: {sorted(allowed)}")
+        if fields.get("region") and "province" not in fields:
+            from rag.places import Gazetteer
+
+            fields["province"] = Gazetteer.default().province_of(fields["region"])
         record = self.report(doc_id)
         if record is None:
             raise KeyError(f"no report with doc_id {doc_id!r}; see `rag list`")

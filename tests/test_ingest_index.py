@@ -169,10 +169,7 @@ def test_index_refuses_a_different_embedding_model(tmp_path, counting_embeddings
     settings = Settings(index_dir=str(tmp_path / "index"))
     Ingestor(ReportIndex(settings, counting_embeddings), progress=False).run([folder])
 
-    class OtherModel(CountingEmbeddings):
-        model_id = "st:other-model"
-
-    other = OtherModel(counting_embeddings.inner)
+    other = CountingEmbeddings(counting_embeddings.inner)
     other.model_id = "st:other-model"
     with pytest.raises(EmbeddingModelMismatch, match="rag ingest data/reports --rebuild"):
         Ingestor(ReportIndex(settings, other), progress=False).run([folder])

@@ -578,32 +578,27 @@ def test_truncated_pdf_is_unreadable(tmp_path, taiyuan_pdf):
         load_document(broken)
 
 
-def test_encrypted_pdf_is_unreadable(tmp_path, taiyuan_pdf):
+def _encrypted_copy(path, target, user_password):
     from pypdf import PdfWriter
 
-    path, _ = taiyuan_pdf
     writer = PdfWriter(clone_from=str(path))
-    writer.encrypt(user_password="fzzf2024", owner_password="owner-2024")
-    locked = tmp_path / "locked.pdf"
-    with open(locked, "wb") as handle:
+    writer.encrypt(user_password=user_password, owner_password="owner-2024")
+    with open(target, "wb") as handle:
         writer.write(handle)
+    return target
 
+
+def test_encrypted_pdf_is_unreadable(tmp_path, taiyuan_pdf):
+    locked = _encrypted_copy(taiyuan_pdf[0], tmp_path / "locked.pdf", "fzzf2024")
     with pytest.raises(UnreadableDocument, match="encrypted"):
         load_document(locked)
 
 
 def test_pdf_encrypted_with_empty_user_password_still_loads(tmp_path, taiyuan_pdf):
-    from pypdf import PdfWriter
-
-    path, _ = taiyuan_pdf
-    writer = PdfWriter(clone_from=str(path))
-    writer.encrypt(user_password="", owner_password="owner-2024")
-    restricted = tmp_path / "restricted.pdf"
-    with open(restricted, "wb") as handle:
-        writer.write(handle)
+    restricted = _encrypted_copy(taiyuan_pdf[0], tmp_path / "restricted.pdf", "")
 
     document = load_document(restricted)
-    assert document.text == load_document(path).text
+    assert document.text == load_document(taiyuan_pdf[0]).text
 
 
 def test_pdf_without_text_layer_is_unreadable(tmp_path):
