@@ -97,6 +97,57 @@ def cmd_set(args, settings: Settings) -> int:
     print(f"updated {record.doc_id}: {record.region} {record.year} {record.title}")
     return 0
 
+def _print_answer(result) -> None:
+    """The answer, then its sources, for a terminal."""
+    print(result.answer)
+    for note in result.notes:
+        print(f"（注：{note}）")
+    if result.citations:
+        print("\n来源：")
+        for c in result.citations:
+            where = " ".join(x for x in (c.region or "", f"{c.year}年" if c.year else "", c.section,
+                                          f"第{c.page}页" if c.page else "") if x)
+            snippet = c.text.replace("\n", " ")
+            print(f"[{c.n}] {where}  《{c.title or c.doc_id}》")
+            print(f"    {snippet[:160]}{'…' if len(snippet) > 160 else ''}")
+    print(f"\n({result.mode}, {result.latency_ms:.0f} ms)")
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    from rag.answer import Answerer
+
+    answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k)
+    result = answerer.run(args.question, mode=args.mode, regions=args.region, years=args.year)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_answer(result)
+    return 0
+
+
+def cmd_eval(args, settings: Settings) -> int:
+    from eval.harness import format_metrics, load_questions, metrics, run_questions, write_report, write_results
+    from rag.answer import Answerer
+
+    questions = load_questions(args.questions)
+    answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k)
+    mode = args.mode or answerer.default_mode
+    print(f"{len(questions)} questions from {args.questions}, mode {mode}", file=sys.stderr)
+    results = run_questions(questions, lambda q: answerer.run(q.question, mode=mode, id=q.id).to_dict(),
+                            progress=not args.quiet)
+    summary = metrics(questions, results)
+    if args.out:
+        write_results(results, args.out)
+    if args.report:
+        write_report(questions, results, summary, args.report)
+    print(format_metrics(summary))
+    failures = [r for r in results if not r["correct"]]
+    if failures and not args.quiet:
+        print(f"\nfailures ({len(failures)}):")
+        for r in failures:
+            print(f"  {r['id']:<10} {r['failure']}")
+    return 0
+
 
 def cmd_serve(args, settings: Settings) -> int:
     from app import serve
@@ -134,6 +185,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title")
     p.set_defaults(func=cmd_set)
 
+    p = sub.add_parser("ask", help="answer a question with citations")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the result object (CONTRACT.md)")
+    p.add_argument("--mode", choices=["extractive", "llm"], help="default: llm when a model is configured")
+    p.add_argument("--region", action="append", help="only this place (repeatable)")
+    p.add_argument("--year", type=int, action="append", help="only this year (repeatable)")
+    p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="run a question set and print its metrics")
+    p.add_argument("questions", metavar="QUESTIONS.jsonl")
+    p.add_argument("--out", metavar="RESULTS.jsonl", help="write one result per question")
+    p.add_argument("--mode", choices=["extractive", "llm"])
+    p.add_argument("--report", metavar="DIR", help="write results.jsonl, metrics.json and summary.md")
+    p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("serve", help="the Gradio app")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
@@ -145,11 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from rag.embeddings import EmbeddingsError
     from rag.index import IndexError_
+    from rag.answer import QuestionError
+    from eval.harness import QuestionSetError
 
     try:
         settings = Settings.load()
         return args.func(args, settings)
-    except (SettingsError, EmbeddingsError, IndexError_, KeyError, ValueError) as exc:
+    except (SettingsError, EmbeddingsError, IndexError_, QuestionError, QuestionSetError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -113,6 +113,10 @@ class Gazetteer:
             return [form]
         return sorted(self._by_short.get(short_name(form), ()))
 
+    def names(self, levels: tuple[str, ...] = ("province", "city", "county")) -> list[str]:
+        """Every official name of places at the given levels."""
+        return [n for n, places in self._by_name.items() if any(p.level in levels for p in places)]
+
     def province_of(self, name: str) -> str | None:
         """The province of a place, when the name is unambiguous about it."""
         provinces = {p.province for p in self.lookup(name)}

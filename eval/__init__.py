@@ -1,0 +1,1 @@
+"""Evaluation: question sets, answer matching and the harness behind ``rag eval``."""

@@ -1,0 +1,193 @@
+"""The evaluation harness behind ``rag eval``: run a question set, score it, summarise.
+
+A question set is JSONL in CONTRACT.md's format; unknown fields are ignored and optional ones
+may be missing. Each result line is the answerer's result object plus the scoring fields
+(``correct``, ``evidence_recall``, ``failure``). Metrics: accuracy overall and by kind,
+evidence recall@k over the retrieved contexts, citation recall, refusal precision and recall,
+latency percentiles.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from eval.matching import contains, matches_all_groups
+
+KINDS = ("fact", "compare", "list", "unanswerable")
+RECALL_AT = (1, 3, 5, 8)
+
+
+class QuestionSetError(ValueError):
+    """A question file cannot be read; the message names the file and line."""
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    kind: str = "fact"
+    answerable: bool = True
+    must_include: list[list[str]] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    years: list[int] = field(default_factory=list)
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """Read a JSONL question set.
+
+    Raises:
+        QuestionSetError: a line is not JSON, or lacks ``question``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise QuestionSetError(f"{path}: no such question file")
+    questions, seen = [], set()
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise QuestionSetError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not str(row.get("question", "")).strip():
+            raise QuestionSetError(f"{path}:{number}: each line needs a non-empty \"question\"")
+        qid = str(row.get("id") or f"{path.stem}-{number}")
+        if qid in seen:
+            raise QuestionSetError(f"{path}:{number}: duplicate id {qid!r}")
+        seen.add(qid)
+        kind = row.get("kind") or ("fact" if row.get("answerable", True) else "unanswerable")
+        answerable = bool(row.get("answerable", kind != "unanswerable"))
+        groups = [g if isinstance(g, list) else [g] for g in row.get("must_include") or []]
+        questions.append(Question(id=qid, question=row["question"], kind=kind, answerable=answerable,
+                                  must_include=[[str(a) for a in g] for g in groups],
+                                  evidence=[str(e) for e in row.get("evidence") or []],
+                                  regions=list(row.get("regions") or []),
+                                  years=[int(y) for y in row.get("years") or []]))
+    return questions
+
+
+def score(question: Question, result: dict) -> dict:
+    """The scoring fields of one result: correctness, evidence recall@k, citation recall, reason."""
+    contexts = [c.get("text", "") for c in result.get("contexts", [])]
+    cited = [c.get("text", "") for c in result.get("citations", [])]
+    refused = bool(result.get("refused"))
+    failure = None
+    if question.answerable:
+        ok, missed = matches_all_groups(result.get("answer", ""), question.must_include)
+        correct = ok and not refused
+        if refused:
+            failure = "refused an answerable question"
+        elif not ok:
+            failure = f"answer lacks {missed}"
+    else:
+        correct = refused
+        failure = None if refused else "answered an unanswerable question"
+    scored = {"correct": correct, "failure": failure}
+    if question.evidence:
+        for k in RECALL_AT:
+            found = sum(any(contains(c, e) for c in contexts[:k]) for e in question.evidence)
+            scored[f"evidence_recall@{k}"] = found / len(question.evidence)
+        found = sum(any(contains(c, e) for c in cited) for e in question.evidence)
+        scored["citation_recall"] = found / len(question.evidence)
+        if cited:
+            holding = sum(any(contains(c, e) for e in question.evidence) for c in cited)
+            scored["citation_precision"] = holding / len(cited)
+    return scored
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def _percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(round(p * (len(ordered) - 1))))], 1)
+
+
+def metrics(questions: list[Question], results: list[dict]) -> dict:
+    """Aggregate metrics of scored results (same order as ``questions``)."""
+    by_kind = {}
+    for kind in sorted({q.kind for q in questions}, key=lambda k: (KINDS.index(k) if k in KINDS else 9, k)):
+        rows = [r for q, r in zip(questions, results) if q.kind == kind]
+        by_kind[kind] = {"n": len(rows), "accuracy": _mean(float(r["correct"]) for r in rows)}
+    with_evidence = [r for r in results if "evidence_recall@1" in r]
+    refused_right = sum(1 for q, r in zip(questions, results) if r.get("refused") and not q.answerable)
+    refused_all = sum(1 for r in results if r.get("refused"))
+    unanswerable = sum(1 for q in questions if not q.answerable)
+    latencies = [float(r.get("latency_ms", 0.0)) for r in results]
+    return {
+        "n": len(results),
+        "accuracy": _mean(float(r["correct"]) for r in results),
+        "by_kind": by_kind,
+        "evidence_recall": {f"@{k}": _mean(r[f"evidence_recall@{k}"] for r in with_evidence) for k in RECALL_AT},
+        "citation_recall": _mean(r["citation_recall"] for r in with_evidence if not r.get("refused")),
+        "citation_precision": _mean(r["citation_precision"] for r in results if "citation_precision" in r),
+        "refusal_precision": round(refused_right / refused_all, 4) if refused_all else None,
+        "refusal_recall": round(refused_right / unanswerable, 4) if unanswerable else None,
+        "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95)},
+    }
+
+
+def run_questions(questions: list[Question], answer: Callable[[Question], dict],
+                  progress: bool = True) -> list[dict]:
+    """Answer and score every question; ``answer`` returns a result dict for one question."""
+    from tqdm import tqdm
+
+    results = []
+    for question in tqdm(questions, desc="eval", unit="q", disable=not progress):
+        try:
+            result = answer(question)
+        except Exception as exc:  # one broken question must not end the run
+            result = {"id": question.id, "question": question.question, "answer": "", "refused": False,
+                      "citations": [], "contexts": [], "error": f"{type(exc).__name__}: {exc}"}
+        result = {**result, "id": question.id, "kind": question.kind, "answerable": question.answerable}
+        result.update(score(question, result))
+        if result.get("error"):
+            result["failure"] = result["error"]
+        results.append(result)
+    return results
+
+
+def format_metrics(m: dict) -> str:
+    """A plain-text table of the metrics, for the terminal."""
+    def pct(v):
+        return "  -  " if v is None else f"{100 * v:5.1f}%"
+
+    lines = [f"questions: {m['n']}   accuracy: {pct(m['accuracy'])}"]
+    for kind, row in m["by_kind"].items():
+        lines.append(f"  {kind:<13} n={row['n']:<4} accuracy {pct(row['accuracy'])}")
+    recall = "  ".join(f"{k} {pct(v)}" for k, v in m["evidence_recall"].items())
+    lines.append(f"evidence recall  {recall}")
+    lines.append(f"citation recall {pct(m['citation_recall'])}   citation precision {pct(m['citation_precision'])}")
+    lines.append(f"refusal precision {pct(m['refusal_precision'])}   refusal recall {pct(m['refusal_recall'])}")
+    lines.append(f"latency p50 {m['latency_ms']['p50']} ms   p95 {m['latency_ms']['p95']} ms")
+    return "\n".join(lines)
+
+
+def write_results(results: list[dict], path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for row in results:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_report(questions: list[Question], results: list[dict], m: dict, directory: str | Path) -> Path:
+    """``results.jsonl``, ``metrics.json`` and ``summary.md`` in ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_results(results, directory / "results.jsonl")
+    (directory / "metrics.json").write_text(json.dumps(m, ensure_ascii=False, indent=2), encoding="utf-8")
+    failures = [r for r in results if not r["correct"]]
+    lines = ["# Evaluation", "", "```", format_metrics(m), "```", "", f"## Failures ({len(failures)})", ""]
+    for r in failures:
+        lines.append(f"- `{r['id']}` ({r['kind']}) {r['question']} — {r['failure']}")
+    (directory / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory

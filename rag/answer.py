@@ -1,0 +1,210 @@
+"""The answerer: question in, cited answer (or an honest refusal) out.
+
+Pipeline: query analysis -> refusal when a named place or year is not indexed -> hybrid
+retrieval -> an extractive answer (always available) or an LLM answer -> citations resolved
+to the passages the answer cites. The result is CONTRACT.md's JSON object.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from langchain_core.language_models import BaseChatModel
+
+from rag.citations import Citation, resolve_citations
+from rag.extractive import ExtractiveAnswerer
+from rag.generate import build_answer_chain, fit_passages
+from rag.query import QueryAnalysis
+from rag.retrieve import HybridRetriever, Passage
+
+MODES = ("extractive", "llm")
+MAX_QUESTION_CHARS = 1000
+# What a model writes when the passages do not hold the answer.
+_LLM_REFUSAL = re.compile(r"未提及|没有提及|未提到|没有提到|无法回答|未找到|没有找到|不包含|没有相关|并未|"
+                          r"not (mentioned|stated|provided|contain|say)|does not (mention|say|state|contain)|no information",
+                          re.IGNORECASE)
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked as given (empty, too long)."""
+
+
+@dataclass
+class AnswerResult:
+    """One answered question, as CONTRACT.md's result object."""
+
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation]
+    contexts: list[Passage]
+    mode: str
+    latency_ms: float = 0.0
+    id: str | None = None
+    notes: list[str] = field(default_factory=list)
+    analysis: QueryAnalysis | None = None
+
+    def to_dict(self) -> dict:
+        data = {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [c.to_dict() for c in self.citations],
+            "contexts": [{"doc_id": p.doc_id, "region": p.region, "year": p.year, "section": p.section,
+                          "chunk_id": p.id, "text": p.text, "score": p.score} for p in self.contexts],
+            "mode": self.mode,
+            "latency_ms": round(self.latency_ms, 1),
+            "notes": self.notes,
+        }
+        return {"id": self.id, **data} if self.id is not None else data
+
+
+def _join(names: list[str], language: str) -> str:
+    return ", ".join(names) if language == "en" else "、".join(names)
+
+
+class Answerer:
+    """Answer questions over the index.
+
+    Args:
+        retriever: the hybrid retriever over the index.
+        chat_model: the LLM for ``llm`` mode; None means extractive answers only.
+        k: passages retrieved per question.
+
+    Example:
+        >>> answerer = Answerer(HybridRetriever(index=index))
+        >>> result = answerer.run("太原市2024年新收行政复议案件多少件？", mode="extractive")
+        >>> result.answer
+        '市政府行政复议局全年新收行政复议案件1274件,同比增长204%。[1]'
+    """
+
+    def __init__(self, retriever: HybridRetriever, chat_model: BaseChatModel | None = None, k: int = 8,
+                 unavailable_reason: str | None = None):
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        self.retriever = retriever
+        self.chat_model = chat_model
+        self.k = k
+        self.unavailable_reason = unavailable_reason
+        self._chain = build_answer_chain(chat_model) if chat_model is not None else None
+
+    @classmethod
+    def from_settings(cls, settings, mode: str | None = None, k: int = 8) -> "Answerer":
+        """The answerer the settings describe; the chat model is loaded only when ``mode`` may use it."""
+        from rag.embeddings import make_embeddings
+        from rag.index import ReportIndex
+        from rag.llm import ChatModelUnavailable, make_chat_model
+
+        embeddings = make_embeddings(settings.embeddings, settings.llm_base_url, settings.llm_api_key)
+        retriever = HybridRetriever(index=ReportIndex(settings, embeddings), k=k)
+        chat_model, reason = None, None
+        if mode != "extractive":
+            try:
+                chat_model = make_chat_model(settings)
+            except ChatModelUnavailable as exc:
+                reason = str(exc)
+        return cls(retriever, chat_model, k=k, unavailable_reason=reason)
+
+    @property
+    def default_mode(self) -> str:
+        return "llm" if self.chat_model is not None else "extractive"
+
+    def run(self, question: str, mode: str | None = None, regions: list[str] | None = None,
+            years: list[int] | None = None, id: str | None = None) -> AnswerResult:
+        """Answer one question.
+
+        Args:
+            question: the question, in Chinese (simplified or traditional) or English.
+            mode: ``extractive`` or ``llm`` (default: llm when a chat model is configured).
+            regions, years: filters that override the places/years the question names.
+            id: an identifier copied into the result (question sets).
+
+        Raises:
+            QuestionError: the question is empty or too long.
+        """
+        started = time.perf_counter()
+        question = (question or "").strip()
+        question = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t")
+        if not question:
+            raise QuestionError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise QuestionError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+        mode = mode or self.default_mode
+        if mode not in MODES:
+            raise QuestionError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        notes: list[str] = []
+        if mode == "llm" and self.chat_model is None:
+            notes.append(f"LLM unavailable ({self.unavailable_reason or 'not configured'}); answered extractively")
+            mode = "extractive"
+
+        analysis = self.retriever.analyse(question)
+        result = self._refuse_unindexed(analysis, mode, regions, years)
+        if result is None:
+            docs = self.retriever.invoke(question, k=self.k, regions=regions, years=years, analysis=analysis)
+            passages = [Passage.from_document(d) for d in docs]
+            if analysis.missing_regions:
+                notes.append(self._missing_note(analysis))
+            if mode == "llm":
+                result = self._llm(question, analysis, passages)
+            else:
+                result = self._extractive(question, analysis, passages)
+        result.notes = notes + result.notes
+        result.id = id
+        result.analysis = analysis
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    # --- answer modes --------------------------------------------------------------------
+
+    def _extractive(self, question: str, analysis: QueryAnalysis, passages: list[Passage]) -> AnswerResult:
+        extractive = ExtractiveAnswerer(self.retriever.snapshot().keywords)
+        terms = self.retriever.keyword_tokens(question, analysis)
+        answer = extractive.run(analysis, terms, passages)
+        if answer.refused:
+            return AnswerResult(question, self._not_found(analysis), True, [], passages, "extractive")
+        text, citations = resolve_citations("\n".join(answer.lines), passages)
+        return AnswerResult(question, text, False, citations, passages, "extractive")
+
+    def _llm(self, question: str, analysis: QueryAnalysis, passages: list[Passage]) -> AnswerResult:
+        if not passages:
+            return AnswerResult(question, self._not_found(analysis), True, [], passages, "llm")
+        given = fit_passages(passages)
+        raw = self._chain.invoke({"question": question, "passages": given, "language": analysis.language})
+        text, citations = resolve_citations(raw.strip(), given)
+        refused = not citations and bool(_LLM_REFUSAL.search(text))
+        notes = [] if citations or refused else ["the model's answer cites no passage"]
+        return AnswerResult(question, text, refused, citations, given, "llm", notes=notes)
+
+    # --- refusals ------------------------------------------------------------------------
+
+    def _refuse_unindexed(self, analysis: QueryAnalysis, mode: str, regions: list[str] | None,
+                          years: list[int] | None) -> AnswerResult | None:
+        """A refusal without retrieval when the question names only places or years not indexed."""
+        if regions or years or not analysis.refusal_reason:
+            return None
+        en = analysis.language == "en"
+        available = self.retriever.analyzer.describe_reports(analysis.language)
+        if analysis.refusal_reason == "region":
+            places = _join(analysis.missing_regions, analysis.language)
+            text = (f"The index has no report for {places}, so this cannot be answered. Reports available: {available}."
+                    if en else f"库中没有{places}的报告，无法回答。现有报告：{available}。")
+        else:
+            places = _join(analysis.regions, analysis.language) if analysis.regions else ""
+            year_list = _join([str(y) for y in analysis.missing_years], analysis.language)
+            text = (f"The index has no {year_list} report{' for ' + places if places else ''}, so this cannot be "
+                    f"answered. Reports available: {available}." if en
+                    else f"库中没有{places}{year_list}年的报告，无法回答。现有报告：{available}。")
+        return AnswerResult(analysis.question, text, True, [], [], mode)
+
+    def _missing_note(self, analysis: QueryAnalysis) -> str:
+        places = _join(analysis.missing_regions, analysis.language)
+        years = f"（{_join([str(y) for y in analysis.filter_years], 'zh')}年）" if analysis.filter_years else ""
+        return f"库中没有{places}{years}的报告，只回答了其余地区"
+
+    @staticmethod
+    def _not_found(analysis: QueryAnalysis) -> str:
+        if analysis.language == "en":
+            return "The reports do not mention this (no passage in the indexed reports answers the question)."
+        return "报告中未提及该问题所问的内容（检索到的报告段落均不包含答案）。"

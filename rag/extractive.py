@@ -1,0 +1,161 @@
+"""Extractive answers: the report's own sentences that answer the question, each cited.
+
+No language model is involved, so nothing can be invented: the answer is made of sentences
+copied from the retrieved passages. A sentence is scored by how much of the question's
+weighted terms it contains (rare terms like "新收" weigh more than common ones like "工作",
+and a term the corpus never uses weighs most: asking for it means the reports likely do not
+say). A question that asks for a figure needs a sentence that holds one, and any number named
+in the question must appear in it. Below a calibrated coverage the answer is a refusal.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from rag.keywords import KeywordIndex
+from rag.query import QueryAnalysis
+from rag.retrieve import Passage
+from rag.text import matching_form
+
+# Coverage a sentence needs to count as an answer, calibrated on the project's question set
+# (see README, "Refusals"); below it the reports are taken not to say.
+MIN_COVERAGE = 0.55
+MAX_SENTENCES = 3
+
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n")
+_FIGURE = re.compile(r"\d")
+_QUESTION_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?%?")
+
+
+@dataclass
+class Sentence:
+    """One sentence of a retrieved passage."""
+
+    text: str
+    passage: int  # 1-based number of its passage among the contexts
+    region: str | None
+    year: int | None
+    form: str = ""
+    coverage: float = 0.0
+    covered: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def has_figure(self) -> bool:
+        return bool(_FIGURE.search(re.sub(r"(19|20)\d{2}年", "", self.form)))
+
+
+@dataclass
+class ExtractiveAnswer:
+    """The chosen sentences (in answer order) and whether they support an answer."""
+
+    lines: list[str]
+    sentences: list[Sentence]
+    support: float
+    refused: bool
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a passage, split after 。！？； and at line ends."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip() and len(s.strip()) > 4]
+
+
+class ExtractiveAnswerer:
+    """Answer from the passages' own sentences.
+
+    Args:
+        keywords: the BM25 index, whose document frequencies weigh the question's terms.
+        min_coverage: the refusal threshold (share of the question's term weight a sentence holds).
+
+    Example:
+        >>> answer = ExtractiveAnswerer(keywords).run(analysis, terms, passages)
+        >>> answer.lines
+        ['市政府行政复议局全年新收行政复议案件1274件,同比增长204%。[1]']
+    """
+
+    def __init__(self, keywords: KeywordIndex, min_coverage: float = MIN_COVERAGE):
+        if not 0 < min_coverage <= 1:
+            raise ValueError(f"min_coverage must be in (0, 1], got {min_coverage}")
+        self.keywords = keywords
+        self.min_coverage = min_coverage
+
+    def weights(self, terms: list[str]) -> dict[str, float]:
+        """Weight of each question term: its IDF; terms the corpus never uses get the highest."""
+        n = max(len(self.keywords), 1)
+        unseen = math.log(1 + (n + 0.5) / 0.5)
+        weights = {}
+        for term in dict.fromkeys(terms):
+            weights[term] = self.keywords.idf(term) or unseen
+        return weights
+
+    def run(self, analysis: QueryAnalysis, terms: list[str], passages: list[Passage]) -> ExtractiveAnswer:
+        """Pick the answer sentences.
+
+        Args:
+            analysis: the question's analysis (scope, regions, whether it asks for a figure).
+            terms: the question's search terms in matching form (places and years removed).
+            passages: the retrieved passages, numbered 1.. in this order.
+        """
+        weights = self.weights(terms)
+        total = sum(weights.values())
+        numbers = [n for n in _QUESTION_NUMBER.findall(analysis.normalised)
+                   if not re.fullmatch(r"(19|20)\d{2}", n)]
+        sentences = []
+        for number, passage in enumerate(passages, start=1):
+            for text in split_sentences(passage.text):
+                s = Sentence(text=text, passage=number, region=passage.region, year=passage.year,
+                             form=matching_form(text))
+                s.covered = frozenset(t for t in weights if t in s.form)
+                s.coverage = sum(weights[t] for t in s.covered) / total if total else 0.0
+                if not self._eligible(s, analysis, numbers):
+                    s.coverage = 0.0
+                sentences.append(s)
+
+        if analysis.scope in ("several", "all") and len({p.region for p in passages}) > 1:
+            chosen = self._per_place(sentences, passages, weights, total)
+        else:
+            chosen = self._cover(sentences, weights, total)
+        support = max((s.coverage for s in chosen), default=0.0)
+        if not chosen or support < self.min_coverage:
+            return ExtractiveAnswer(lines=[], sentences=[], support=support, refused=True)
+        lines = []
+        for s in chosen:
+            prefix = f"{s.region}（{s.year}年）：" if analysis.scope in ("several", "all") and s.region else ""
+            lines.append(f"{prefix}{s.text}[{s.passage}]")
+        return ExtractiveAnswer(lines=lines, sentences=chosen, support=support, refused=False)
+
+    # --- parts ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _eligible(s: Sentence, analysis: QueryAnalysis, numbers: list[str]) -> bool:
+        if analysis.asks_figure and not s.has_figure:
+            return False
+        # "出庭应诉率达到100%": a sentence without that figure does not answer it.
+        return all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", s.form) for n in numbers)
+
+    def _cover(self, sentences: list[Sentence], weights: dict[str, float], total: float) -> list[Sentence]:
+        """Greedy cover: the best sentence, then sentences adding terms the first ones missed."""
+        ranked = sorted(sentences, key=lambda s: (-s.coverage, s.passage))
+        if not ranked or ranked[0].coverage <= 0:
+            return []
+        chosen = [ranked[0]]
+        covered = set(ranked[0].covered)
+        for s in ranked[1:]:
+            if len(chosen) >= MAX_SENTENCES:
+                break
+            gain = sum(weights[t] for t in s.covered - covered) / total if total else 0.0
+            if gain >= 0.15 and s.coverage >= self.min_coverage * 0.8 and s.text not in {c.text for c in chosen}:
+                chosen.append(s)
+                covered |= s.covered
+        return chosen
+
+    def _per_place(self, sentences: list[Sentence], passages: list[Passage], weights: dict[str, float],
+                   total: float) -> list[Sentence]:
+        """One line per place: each place's best sentence (places without support are left out)."""
+        chosen = []
+        for region in dict.fromkeys(p.region for p in passages):
+            best = self._cover([s for s in sentences if s.region == region], weights, total)[:1]
+            if best and best[0].coverage >= self.min_coverage:
+                chosen.extend(best)
+        return chosen

@@ -1,0 +1,62 @@
+"""LLM answers: a LangChain runnable chain from numbered passages to a cited answer.
+
+The prompt templates live in ``prompts/``. The chain only generates text; citations are
+resolved (and checked) by the answerer afterwards.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
+
+from rag.citations import number_passages
+from rag.retrieve import Passage
+from rag.tokens import count_tokens
+
+PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+CONTEXT_TOKENS = 2500  # passages' share of a 4k window: room left for rules, question and answer
+
+LANGUAGE_RULES = {
+    "zh": "用中文回答。",
+    "en": "The question is in English: answer in English, keeping Chinese names of documents and places where useful.",
+}
+
+
+@lru_cache(maxsize=1)
+def answer_prompt() -> ChatPromptTemplate:
+    """The answer prompt from ``prompts/answer_system.txt`` and ``prompts/answer_user.txt``."""
+    system = (PROMPTS / "answer_system.txt").read_text(encoding="utf-8")
+    user = (PROMPTS / "answer_user.txt").read_text(encoding="utf-8")
+    return ChatPromptTemplate.from_messages([("system", system), ("human", user)])
+
+
+def fit_passages(passages: list[Passage], budget: int = CONTEXT_TOKENS) -> list[Passage]:
+    """The leading passages that fit in ``budget`` tokens (at least one)."""
+    kept, used = [], 0
+    for p in passages:
+        cost = count_tokens(p.text) + 30
+        if kept and used + cost > budget:
+            break
+        kept.append(p)
+        used += cost
+    return kept
+
+
+def build_answer_chain(chat_model: BaseChatModel) -> Runnable:
+    """``{"question", "passages": list[Passage], "language"}`` -> answer text with ``[n]`` markers.
+
+    Example:
+        >>> chain = build_answer_chain(chat_model)
+        >>> chain.invoke({"question": "太原市新收行政复议案件多少件？", "passages": passages, "language": "zh"})
+        '太原市2024年新收行政复议案件1274件[1]。'
+    """
+    def inputs(values: dict) -> dict:
+        return {"question": values["question"], "passages": number_passages(values["passages"]),
+                "language_rule": LANGUAGE_RULES.get(values.get("language", "zh"), LANGUAGE_RULES["zh"])}
+
+    return (inputs | answer_prompt() | chat_model | StrOutputParser()).with_config(run_name="answer")

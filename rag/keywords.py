@@ -1,0 +1,133 @@
+"""Keyword search: BM25 (bm25s) over jieba tokens of each chunk's matching form.
+
+Embeddings find passages that mean the same; BM25 finds the ones that *say* the same:
+the exact metric phrase ("新收行政复议案件") and figures. Both are fused by the retriever.
+The index is built from the committed chunks of the Chroma collection and rebuilt only when
+the set of report versions changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable
+
+import numpy as np
+
+from rag.text import matching_form
+
+# Question words and fillers: matching them says nothing about a passage.
+STOPWORDS = frozenset("""
+的 了 和 与 及 以及 或 是 在 有 为 对 把 被 等 年 年度 全年 多少 几 哪些 哪个 什么 怎么 如何 是否 吗 呢 么
+分别 各 各自 请问 报告 中 里 其 这 那 这些 那些 个 共 一共 总共 达到 情况 方面 哪 谁 多 少 更 比较 对比 相比
+提到 提及 说 问 给出 what how many much which did does do the a an of in on for to and is are was were
+with by from as at that this these those report reports city cities
+""".split())
+_TOKEN_OK = re.compile(r"[\w%.]", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
+    """Search tokens of a text: jieba's search-mode words of its matching form.
+
+    Example:
+        >>> tokenize("太倉市新收行政復議申請325件")
+        ['太仓', '太仓市', '新收', '行政', '复议', '申请', '325', '件']
+    """
+    words = _jieba().cut_for_search(matching_form(text))
+    tokens = []
+    for word in words:
+        word = word.strip()
+        if not word or not _TOKEN_OK.search(word):
+            continue
+        if not keep_stopwords and word in STOPWORDS:
+            continue
+        tokens.append(word)
+    return tokens
+
+
+@dataclass
+class KeywordHit:
+    """A chunk id with its BM25 score."""
+
+    id: str
+    score: float
+
+
+class KeywordIndex:
+    """BM25 over a fixed set of chunks.
+
+    Args:
+        ids: chunk ids, one per text.
+        texts: the text to index for each chunk (heading and passage).
+        metadatas: each chunk's metadata, used by ``search``'s filter.
+
+    Example:
+        >>> kw = KeywordIndex(["a", "b"], ["新收行政复议案件1274件", "法律援助案件"], [{}, {}])
+        >>> kw.search("新收行政复议案件", k=1)[0].id
+        'a'
+    """
+
+    def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict]):
+        import bm25s
+
+        if not (len(ids) == len(texts) == len(metadatas)):
+            raise ValueError("ids, texts and metadatas must have the same length")
+        self.ids = list(ids)
+        self.metadatas = list(metadatas)
+        self._bm25 = bm25s.BM25()
+        if self.ids:
+            self._bm25.index([tokenize(t) or ["\u2205"] for t in texts], show_progress=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def scores(self, query: str | Iterable[str]) -> np.ndarray:
+        """BM25 score of every chunk for a query (text, or tokens already made)."""
+        if not self.ids:
+            return np.zeros(0, dtype=np.float32)
+        tokens = tokenize(query) if isinstance(query, str) else list(query)
+        vocab = self._bm25.vocab_dict
+        known = [t for t in tokens if t in vocab]
+        if not known:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def search(self, query: str | Iterable[str], k: int = 10,
+               where: "callable | None" = None) -> list[KeywordHit]:
+        """The ``k`` best chunks with a positive score, optionally only those ``where(metadata)`` accepts."""
+        scores = self.scores(query)
+        order = np.argsort(-scores, kind="stable")
+        hits: list[KeywordHit] = []
+        for i in order:
+            if scores[i] <= 0 or len(hits) >= k:
+                break
+            if where is None or where(self.metadatas[i]):
+                hits.append(KeywordHit(self.ids[i], float(scores[i])))
+        return hits
+
+    def idf(self, token: str) -> float:
+        """How rare a token is across the chunks (0 for an unknown token): weights sentence matching."""
+        n = len(self.ids)
+        df = self._doc_freq().get(token, 0)
+        if not n or not df:
+            return 0.0
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+
+    @lru_cache(maxsize=1)
+    def _doc_freq(self) -> dict[str, int]:
+        vocab = self._bm25.vocab_dict
+        matrix = self._bm25.scores  # CSC data: per-token column of documents
+        indptr = np.asarray(matrix["indptr"])
+        counts = np.diff(indptr)
+        return {token: int(counts[i]) for token, i in vocab.items() if i < len(counts)}
