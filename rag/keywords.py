@@ -25,6 +25,10 @@ STOPWORDS = frozenset("""
 提到 提及 说 问 给出 what how many much which did does do the a an of in on for to and is are was were
 with by from as at that this these those report reports city cities
 """.split())
+# A token holding one of these only makes a sentence a question (几个, 哪一部, 各是, 多少).
+_QUESTION_PART = re.compile(r"哪|几|多少|什么|谁|吗|怎样|如何|是否|各是|各有|各为|分别")
+# Words about the report rather than its content ("哪些城市的报告列出了…数量").
+_META_WORDS = frozenset("城市 地方 地区 数量 数字 数据 列出 给出 披露 提到 提及 公布 说明 具体 相关 其中 有关 哪里".split())
 _TOKEN_OK = re.compile(r"[\w%.]", re.UNICODE)
 
 
@@ -54,6 +58,19 @@ def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
             continue
         tokens.append(word)
     return tokens
+
+
+def question_terms(text: str) -> list[str]:
+    """The content terms of a question: its tokens without question and meta words.
+
+    Example:
+        >>> question_terms("2024年完成了几个审计项目？")
+        ['2024', '完成', '审计', '项目']
+    """
+    # Whole words first (哪一部), so their parts (一部) are dropped with them.
+    words = _jieba().cut(matching_form(text))
+    kept = " ".join(w for w in words if not _QUESTION_PART.search(w))
+    return [t for t in tokenize(kept) if not _QUESTION_PART.search(t) and t not in _META_WORDS]
 
 
 @dataclass

@@ -48,6 +48,7 @@ class QueryAnalysis:
         missing_regions: places it names that no indexed report covers.
         missing_years: named years for which no report of the named places exists.
         filter_years: the years to filter retrieval on (the named years that exist).
+        topic: the normalised question without its place names and years (what it asks about).
     """
 
     question: str
@@ -61,6 +62,7 @@ class QueryAnalysis:
     missing_regions: list[str] = field(default_factory=list)
     missing_years: list[int] = field(default_factory=list)
     filter_years: list[int] = field(default_factory=list)
+    topic: str = ""
 
     @property
     def refusal_reason(self) -> str | None:
@@ -135,7 +137,11 @@ class QueryAnalyzer:
         latin = sum(len(w) for w in _WORD.findall(normalised))
         analysis.language = "en" if latin > 2 * han else "zh"
 
-        named, outside = self._places(normalised)
+        named, outside, spans = self._places(normalised)
+        topic = list(normalised)
+        for start, end in spans:
+            topic[start:end] = " " * (end - start)
+        analysis.topic = _YEAR.sub(" ", "".join(topic))
         analysis.regions = named
         analysis.missing_regions = outside
         analysis.years = sorted({int(y) for y in _YEAR.findall(normalised)})
@@ -161,8 +167,8 @@ class QueryAnalyzer:
 
     # --- parts ---------------------------------------------------------------------------
 
-    def _places(self, text: str) -> tuple[list[str], list[str]]:
-        """Indexed regions named in the text, and named places that are not indexed."""
+    def _places(self, text: str) -> tuple[list[str], list[str], list[tuple[int, int]]]:
+        """Indexed regions named in the text, named places that are not indexed, and their spans."""
         found: list[tuple[int, str]] = []
         taken: list[tuple[int, int]] = []
 
@@ -200,6 +206,7 @@ class QueryAnalyzer:
             name = english_outside.get(m.group())
             if name and name not in self._years_of and free(m.start(), m.end()):
                 outside.append((m.start(), name))
+                taken.append((m.start(), m.end()))
 
         def ordered(pairs: list[tuple[int, str]]) -> list[str]:
             names: list[str] = []
@@ -208,7 +215,7 @@ class QueryAnalyzer:
                     names.append(name)
             return names
 
-        return ordered(found), ordered(outside)
+        return ordered(found), ordered(outside), taken
 
     def _resolve_years(self, analysis: QueryAnalysis) -> None:
         if not analysis.years:

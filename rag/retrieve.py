@@ -18,8 +18,9 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
 from rag.index import ReportIndex
-from rag.keywords import KeywordIndex, tokenize
-from rag.places import Gazetteer, short_name
+from rag.glossary import english_to_chinese
+from rag.keywords import KeywordIndex, question_terms
+from rag.places import Gazetteer
 from rag.query import QueryAnalysis, QueryAnalyzer
 from rag.text import matching_form
 
@@ -184,15 +185,20 @@ class HybridRetriever(BaseRetriever):
             return ((not region_set or meta.get("region") in region_set)
                     and (not year_set or meta.get("year") in year_set))
 
-        hits = snap.keywords.search(self.keyword_tokens(query, analysis), k=self.candidates, where=accepts)
+        terms = self.keyword_tokens(query, analysis)
+        hits = snap.keywords.search(terms, k=self.candidates, where=accepts) if terms else []
         return self._fuse(snap, dense_ranked, [(h.id, h.score) for h in hits], k)
 
     def keyword_tokens(self, query: str, analysis: QueryAnalysis) -> list[str]:
-        """The question's search tokens without its place names and years (the filters cover those)."""
-        drop = {str(y) for y in analysis.years}
-        for region in analysis.regions:
-            drop.update({region, short_name(region)})
-        return [t for t in tokenize(query) if t not in drop]
+        """The question's search terms: its topic's tokens without question words.
+
+        Place names and years are left out (the filters cover them), and so are words like
+        哪些/几个/多少 that only make it a question.
+        """
+        topic = analysis.topic or query
+        if analysis.language == "en":
+            topic = english_to_chinese(topic)
+        return question_terms(topic)
 
     def _fuse(self, snap: _Snapshot, dense: list[tuple[str, float]], keyword: list[tuple[str, float]],
               k: int) -> list[Document]:
