@@ -24,6 +24,12 @@ from rag.text import matching_form
 MIN_COVERAGE = 0.55
 MAX_SENTENCES = 3
 
+# Work verbs that reports use interchangeably (开展/完成/办理审计项目): they say little about
+# which figure is meant, so they weigh less than the nouns that name the metric.
+LIGHT_VERBS = frozenset("完成 开展 办理 进行 实现 推进 推动 加强 组织 处理 做好 落实 确定 达到 取得 共 累计 全年 全市 "
+                        "提升 提高 实施 建立 建设 出台 制定 发布 印发 工作 情况 有效 依法".split())
+LIGHT_WEIGHT = 0.4
+
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n")
 _FIGURE = re.compile(r"\d")
 _QUESTION_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?%?")
@@ -86,7 +92,7 @@ class ExtractiveAnswerer:
         unseen = math.log(1 + (n + 0.5) / 0.5)
         weights = {}
         for term in dict.fromkeys(terms):
-            weights[term] = self.keywords.idf(term) or unseen
+            weights[term] = (self.keywords.idf(term) or unseen) * (LIGHT_WEIGHT if term in LIGHT_VERBS else 1.0)
         return weights
 
     def run(self, analysis: QueryAnalysis, terms: list[str], passages: list[Passage]) -> ExtractiveAnswer:
