@@ -30,6 +30,11 @@ def test_search_and_library_through_the_api(running_app):
     client = Client(running_app, verbose=False)
     answer = client.predict("新收行政复议案件", ["太原市"], ["2024"], api_name="/search")
     assert "[1] 太原市 · 2024" in answer and "太原市2024年法治政府建设年度报告" in answer
+    reply, sources = client.predict("太原市2024年新收行政复议案件多少件？", [], [], "extractive", api_name="/ask")
+    assert "1274" in reply and "[1]" in reply
+    assert sources.startswith("**[1] 太原市") and "1274" in sources
+    refusal, _ = client.predict("成都市2024年新收行政复议案件多少件？", [], [], "extractive", api_name="/ask")
+    assert "库中没有成都市" in refusal and "太原市2024年" in refusal
     assert "请输入" in client.predict("  ", [], [], api_name="/search")
     library = client.predict(api_name="/library")
     rows = library["data"] if isinstance(library, dict) else library

@@ -9,7 +9,7 @@ from conftest import EXPECTED, copy_reports
 from ingest.pipeline import Ingestor
 from rag.config import Settings
 from rag.index import ReportIndex
-from rag.retrieve import DenseRetriever
+from rag.retrieve import HybridRetriever
 
 
 def test_ingest_list_search_against_a_chroma_server(chroma_server, tmp_path, counting_embeddings):
@@ -26,7 +26,7 @@ def test_ingest_list_search_against_a_chroma_server(chroma_server, tmp_path, cou
     n = len(counting_embeddings.embedded)
     assert Ingestor(other, progress=False).run([folder]).count("skipped") == 2
     assert len(counting_embeddings.embedded) == n
-    hits = DenseRetriever(other).run("太仓市新收行政复议申请", k=2)
+    hits = HybridRetriever(index=other, k=2).passages("太仓市新收行政复议申请")
     assert hits[0].region == "太仓市"
 
 

@@ -13,7 +13,7 @@ from conftest import EXPECTED, ROOT, CountingEmbeddings, copy_reports
 from ingest.pipeline import Ingestor
 from rag.config import Settings
 from rag.index import EmbeddingModelMismatch, ReportIndex
-from rag.retrieve import DenseRetriever
+from rag.retrieve import HybridRetriever
 from rag.text import matching_form
 
 DEBRIS = ["当前位置", "您当前的位置", "字号", "扫一扫", "主办:", "承办:", "icp备", "网站标识码",
@@ -65,12 +65,12 @@ def test_chunk_metadata_is_complete(corpus_index):
 
 def test_search_finds_the_right_report_in_any_script(corpus_index):
     index, *_ = corpus_index
-    retriever = DenseRetriever(index)
-    hits = retriever.run("太倉市行政復議申請", k=3)
+    retriever = HybridRetriever(index=index, k=3)
+    hits = retriever.passages("太倉市行政復議申請")
     assert hits[0].region == "太仓市"
-    hits = retriever.run("人民调解成功率", regions=["侯马"], k=3)
+    hits = retriever.passages("人民调解成功率", regions=["侯马"])
     assert hits and all(h.region == "侯马市" for h in hits)
-    hits = retriever.run("行政复议", regions=["太原市"], years=[2023], k=3)
+    hits = retriever.passages("行政复议", regions=["太原市"], years=[2023])
     assert hits == []  # Taiyuan's report is about 2024
 
 
