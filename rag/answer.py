@@ -23,7 +23,7 @@ MODES = ("extractive", "llm")
 MAX_QUESTION_CHARS = 1000
 # What a model writes when the passages do not hold the answer.
 _LLM_REFUSAL = re.compile(r"未提及|没有提及|未提到|没有提到|无法回答|未找到|没有找到|不包含|没有相关|并未|"
-                          r"not (mentioned|stated|provided|contain|say)|does not (mention|say|state|contain)|no information",
+                          r"not (mentioned|stated|provided|given)|(do|does|did) not (mention|say|state|contain|include|provide|give)|no information",
                           re.IGNORECASE)
 
 

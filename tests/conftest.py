@@ -103,3 +103,17 @@ def chroma_server(tmp_path_factory):
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def bundled_index(tmp_path_factory, real_embeddings):
+    """All five bundled reports in a real Chroma index, ingested once per test session."""
+    from ingest.pipeline import Ingestor
+    from rag.config import Settings
+    from rag.index import ReportIndex
+
+    tmp = tmp_path_factory.mktemp("bundled")
+    index = ReportIndex(Settings(index_dir=str(tmp / "index")), real_embeddings)
+    summary = Ingestor(index, progress=False).run([copy_reports(tmp / "reports")])
+    assert summary.count("ingested") == 5, summary.line()
+    return index
