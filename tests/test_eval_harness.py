@@ -195,8 +195,8 @@ def test_metrics(evaluated):
     assert m["by_kind"] == {"fact": {"n": 2, "accuracy": 0.5}, "compare": {"n": 1, "accuracy": 0.0},
                             "unanswerable": {"n": 2, "accuracy": 0.5}}
     assert list(m["by_kind"]) == ["fact", "compare", "unanswerable"]
-    # evidence recall over the three questions with evidence: @1 = (0.5 + 0 + 0.5) / 3
-    assert m["evidence_recall"] == {"@1": 0.3333, "@3": 0.6667, "@5": 0.6667, "@8": 0.6667}
+    # evidence recall over the three questions with evidence: @1 = (0.5 + 0 + 0.5) / 3, @3 = (1 + 0.5 + 1) / 3
+    assert m["evidence_recall"] == {"@1": 0.3333, "@3": 0.8333, "@5": 0.8333, "@8": 0.8333}
     # citation recall leaves out refused answers: (1.0 + 0.5) / 2
     assert m["citation_recall"] == 0.75
     assert m["citation_precision"] == 0.75  # (2/2 + 1/2) / 2
@@ -206,7 +206,7 @@ def test_metrics(evaluated):
 
 
 def test_metrics_without_refusals_or_unanswerables():
-    rows = scored_rows([(FACT, result("1274 204%", latency_ms=5))])
+    rows = scored_rows([(FACT, result("1274件，204%", latency_ms=5))])
     m = metrics([FACT], rows)
     assert m["refusal_precision"] is None
     assert m["refusal_recall"] is None
@@ -313,11 +313,13 @@ def test_contains(haystack, needle, expected):
 
 
 @pytest.mark.xfail(reason="bug: normalise() drops spaces and punctuation between two numbers, joining them "
-                          "into one longer number, so a figure followed by another (1274、860 / 1274 860) "
-                          "no longer matches, and 12、74 matches 1274", strict=True)
+                          "into one longer number, so a figure followed by another figure or a citation marker "
+                          "(1274、860 / 1274 860 / 1274[1]) no longer matches, and 12、74 matches 1274", strict=True)
 @pytest.mark.parametrize("haystack, needle, expected", [
     ("太原和绵阳新收案件分别为1274、860件", "1274", True),
     ("分别为1274 860件", "1274", True),
+    ("新收案件、增长率：1274 204%", "1274", True),
+    ("新收行政复议案件共计1274[1]。", "1274", True),
     ("分别为12、74件", "1274", False),
 ])
 def test_contains_keeps_separate_numbers_apart(haystack, needle, expected):

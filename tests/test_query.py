@@ -318,10 +318,9 @@ def test_question_terms_of_a_topic(analyzer):
 @pytest.mark.xfail(reason="bug: scope words (各地, 各市, 每个, 所有) stay in the question's terms; never used "
                           "by the reports, they get the highest weight in extractive matching, so "
                           "'各地行政复议案件多少件' is refused while '行政复议案件多少件' is answered", strict=True)
-@pytest.mark.parametrize("question", ["各地行政复议案件多少件？"])
-def test_scope_words_are_not_terms(analyzer, question):
-    terms = question_terms(analyzer.run(question).topic)
-    assert "各地" not in terms
+def test_scope_words_are_not_terms(analyzer):
+    terms = question_terms(analyzer.run("各地行政复议案件多少件？").topic)
+    assert terms == ["行政", "复议", "行政复议", "案件", "件"]
 
 
 TEXTS = {
