@@ -18,12 +18,15 @@ import unicodedata
 from rag.text import matching_form
 
 _THOUSANDS = re.compile(r"(?<=\d)[,，](?=\d{3}(?!\d))")
+_CITATION = re.compile(r"[\[【]\s*\d+(?:\s*[,，、\-–]\s*\d+)*\s*[\]】]")
+# Whatever separates two numbers ("1274、860", "1274 204%") must keep them apart.
+_BETWEEN_NUMBERS = re.compile(r"(?<=\d)[^\w%.+\-]+(?=\d)")
 
 
 def _keep(ch: str) -> bool:
     # Drop spaces and punctuation, but keep what changes a figure's meaning: % and the
     # decimal point (handled by the caller) and the few symbols that read as words.
-    if ch in "%.+-":
+    if ch in "%.+-|":
         return True
     category = unicodedata.category(ch)
     return not (category.startswith("P") or category.startswith("Z") or category in ("Cc", "Cf"))
@@ -32,6 +35,7 @@ def _keep(ch: str) -> bool:
 def normalise(text: str) -> str:
     """Matching form without spaces, punctuation or thousands separators."""
     text = _THOUSANDS.sub("", matching_form(text or ""))
+    text = _BETWEEN_NUMBERS.sub("|", _CITATION.sub(" ", text))
     text = "".join(ch for ch in text if _keep(ch))
     # A full stop is punctuation except between digits (1.26万).
     return re.sub(r"\.(?!\d)|(?<!\d)\.", "", text)

@@ -28,7 +28,8 @@ with by from as at that this these those report reports city cities
 # A token holding one of these only makes a sentence a question (几个, 哪一部, 各是, 多少).
 _QUESTION_PART = re.compile(r"哪|几|多少|什么|谁|吗|怎样|如何|是否|各是|各有|各为|分别")
 # Words about the report rather than its content ("哪些城市的报告列出了…数量").
-_META_WORDS = frozenset("城市 地方 地区 数量 数字 数据 列出 给出 披露 提到 提及 公布 说明 具体 相关 其中 有关 哪里".split())
+_META_WORDS = frozenset("城市 地方 地区 数量 数字 数据 列出 给出 披露 提到 提及 公布 说明 具体 相关 其中 有关 哪里 "
+                        "各地 各市 各区 各县 各城市 每个 每座 所有 全部 这些 那些".split())
 _TOKEN_OK = re.compile(r"[\w%.]", re.UNICODE)
 
 
@@ -136,8 +137,10 @@ class KeywordIndex:
     def idf(self, token: str) -> float:
         """How rare a token is across the chunks (0 for an unknown token): weights sentence matching."""
         n = len(self.ids)
+        if not n:
+            return 0.0
         df = self._doc_freq().get(token, 0)
-        if not n or not df:
+        if not df:
             return 0.0
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 

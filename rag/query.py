@@ -187,6 +187,25 @@ class QueryAnalyzer:
                 found.append((m.start(), region))
                 taken.append((m.start(), m.end()))
 
+        # A province holding indexed places (山西省 -> 太原市, 侯马市) means those places.
+        provinces: dict[str, list[str]] = {}
+        for r in self.reports:
+            if r.province:
+                provinces.setdefault(r.province, [])
+                if r.region not in provinces[r.province]:
+                    provinces[r.province].append(r.region)
+        for province, regions in provinces.items():
+            for alias in {matching_form(province), short_name(matching_form(province))}:
+                for m in re.finditer(re.escape(alias), text):
+                    if len(alias) >= 2 and free(m.start(), m.end()):
+                        found.extend((m.start(), region) for region in regions)
+                        taken.append((m.start(), m.end()))
+            spelled = _pinyin(short_name(province))
+            for m in _WORD.finditer(text):
+                if m.group() == spelled and free(m.start(), m.end()):
+                    found.extend((m.start(), region) for region in regions)
+                    taken.append((m.start(), m.end()))
+
         outside: list[tuple[int, str]] = []
         for mention in self.gazetteer.find(text):
             if free(mention.start, mention.end) and mention.name not in self._years_of:

@@ -210,9 +210,6 @@ def test_refusal_reason_property_directly():
                          missing_regions=["成都市"]).refusal_reason is None
 
 
-@pytest.mark.xfail(reason="bug: a province that contains indexed cities (山西省: 太原市, 侯马市) is treated "
-                          "as a place no report covers and the question is refused; ReportRecord.province "
-                          "is ignored by QueryAnalyzer", strict=True)
 def test_province_of_indexed_cities_is_not_refused():
     records = make_records()
     for r in records:
@@ -315,9 +312,6 @@ def test_question_terms_of_a_topic(analyzer):
     assert question_terms(a.topic) == ["新收", "行政", "复议", "行政复议", "案件", "件"]
 
 
-@pytest.mark.xfail(reason="bug: scope words (各地, 各市, 每个, 所有) stay in the question's terms; never used "
-                          "by the reports, they get the highest weight in extractive matching, so "
-                          "'各地行政复议案件多少件' is refused while '行政复议案件多少件' is answered", strict=True)
 def test_scope_words_are_not_terms(analyzer):
     terms = question_terms(analyzer.run("各地行政复议案件多少件？").topic)
     assert terms == ["行政", "复议", "行政复议", "案件", "件"]
@@ -384,10 +378,6 @@ def test_empty_keyword_index():
     assert list(kw.scores("案件")) == []
 
 
-@pytest.mark.xfail(reason="bug: KeywordIndex.idf on an index of no chunks raises AttributeError "
-                          "('BM25' object has no attribute 'vocab_dict'): _doc_freq() runs before the "
-                          "empty check, so ExtractiveAnswerer.weights crashes on an empty index",
-                   raises=AttributeError, strict=True)
 def test_idf_on_empty_keyword_index():
     assert KeywordIndex([], [], []).idf("案件") == 0.0
 
