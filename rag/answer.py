@@ -10,17 +10,20 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from langchain_core.language_models import BaseChatModel
 
 from rag.citations import Citation, resolve_citations
 from rag.extractive import ExtractiveAnswerer
-from rag.generate import build_answer_chain, fit_passages
+from rag.generate import build_answer_chain, excerpt
+from rag.grounding import check_grounding
 from rag.query import QueryAnalysis
 from rag.retrieve import HybridRetriever, Passage
 
 MODES = ("extractive", "llm")
 MAX_QUESTION_CHARS = 1000
+LLM_PASSAGES = 4  # excerpts the model sees: a 1.5B model on 2 cores reads ~150 tokens/s
 # What a model writes when the passages do not hold the answer.
 _LLM_REFUSAL = re.compile(r"未提及|没有提及|未提到|没有提到|无法回答|未找到|没有找到|不包含|没有相关|并未|"
                           r"not (mentioned|stated|provided|given)|(do|does|did) not (mention|say|state|contain|include|provide|give)|no information",
@@ -45,6 +48,7 @@ class AnswerResult:
     id: str | None = None
     notes: list[str] = field(default_factory=list)
     analysis: QueryAnalysis | None = None
+    grounded: bool = True  # every figure in the answer is in a passage it cites
 
     def to_dict(self) -> dict:
         data = {
@@ -55,6 +59,7 @@ class AnswerResult:
             "contexts": [{"doc_id": p.doc_id, "region": p.region, "year": p.year, "section": p.section,
                           "chunk_id": p.id, "text": p.text, "score": p.score} for p in self.contexts],
             "mode": self.mode,
+            "grounded": self.grounded,
             "latency_ms": round(self.latency_ms, 1),
             "notes": self.notes,
         }
@@ -124,13 +129,21 @@ class Answerer:
         Raises:
             QuestionError: the question is empty or too long.
         """
+        result = None
+        for event in self.stream(question, mode=mode, regions=regions, years=years, id=id):
+            if isinstance(event, AnswerResult):
+                result = event
+        return result
+
+    def stream(self, question: str, mode: str | None = None, regions: list[str] | None = None,
+               years: list[int] | None = None, id: str | None = None) -> Iterator[str | AnswerResult]:
+        """Like ``run``, but yields the answer's text pieces as the model writes them, then the result.
+
+        The final ``AnswerResult`` may differ from the streamed text: citations are resolved and
+        figures checked when the stream ends (``result.grounded``, ``result.notes`` say what changed).
+        """
         started = time.perf_counter()
-        question = (question or "").strip()
-        question = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t")
-        if not question:
-            raise QuestionError("the question is empty")
-        if len(question) > MAX_QUESTION_CHARS:
-            raise QuestionError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+        question = self._validated(question)
         mode = mode or self.default_mode
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
@@ -146,15 +159,30 @@ class Answerer:
             passages = [Passage.from_document(d) for d in docs]
             if analysis.missing_regions:
                 notes.append(self._missing_note(analysis))
-            if mode == "llm":
-                result = self._llm(question, analysis, passages)
+            result = self._extractive(question, analysis, passages)
+            if mode == "llm" and not result.refused:
+                result = yield from self._llm(question, analysis, passages, result)
             else:
-                result = self._extractive(question, analysis, passages)
+                # Extractive mode, or a question no passage supports: the LLM is not asked to
+                # guess (the extractive coverage is the calibrated evidence check).
+                result.mode = mode
+                yield result.answer
+        else:
+            yield result.answer
         result.notes = notes + result.notes
         result.id = id
         result.analysis = analysis
         result.latency_ms = (time.perf_counter() - started) * 1000
-        return result
+        yield result
+
+    @staticmethod
+    def _validated(question: str) -> str:
+        question = "".join(ch for ch in (question or "").strip() if ch.isprintable() or ch in "\n\t")
+        if not question:
+            raise QuestionError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise QuestionError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+        return question
 
     # --- answer modes --------------------------------------------------------------------
 
@@ -167,15 +195,49 @@ class Answerer:
         text, citations = resolve_citations("\n".join(answer.lines), passages)
         return AnswerResult(question, text, False, citations, passages, "extractive")
 
-    def _llm(self, question: str, analysis: QueryAnalysis, passages: list[Passage]) -> AnswerResult:
-        if not passages:
-            return AnswerResult(question, self._not_found(analysis), True, [], passages, "llm")
-        given = fit_passages(passages)
-        raw = self._chain.invoke({"question": question, "passages": given, "language": analysis.language})
-        text, citations = resolve_citations(raw.strip(), given)
-        refused = not citations and bool(_LLM_REFUSAL.search(text))
-        notes = [] if citations or refused else ["the model's answer cites no passage"]
-        return AnswerResult(question, text, refused, citations, given, "llm", notes=notes)
+    def _llm(self, question: str, analysis: QueryAnalysis, passages: list[Passage],
+             fallback: AnswerResult) -> Iterator[str]:
+        """Stream the model's answer; return the checked result (or the extractive one on failure)."""
+        given = self._llm_passages(analysis, passages, fallback)
+        excerpts = [excerpt(p, self.retriever.keyword_tokens(question, analysis)) for p in given]
+        pieces: list[str] = []
+        try:
+            for piece in self._chain.stream({"question": question, "passages": excerpts,
+                                             "language": analysis.language}):
+                pieces.append(piece)
+                yield piece
+        except Exception as exc:  # server down, timeout, model error: the extractive answer stands
+            fallback.notes.append(f"LLM failed ({type(exc).__name__}: {str(exc)[:200]}); answered extractively")
+            fallback.grounded = True
+            return fallback
+        text, citations = resolve_citations("".join(pieces).strip(), given)
+        if not citations:
+            if _LLM_REFUSAL.search(text):
+                return AnswerResult(question, text, True, [], given, "llm")
+            fallback.notes.append("the model's answer cited no passage; answered extractively")
+            return fallback
+        report = check_grounding(text, {c.n: c.text for c in citations})
+        if not report.grounded:
+            kept, kept_citations = resolve_citations(report.answer, [given[[p.id for p in given].index(c.chunk_id)]
+                                                                     for c in citations])
+            if not kept_citations or not kept.strip():
+                fallback.grounded = False
+                fallback.notes.append(f"figures not found in the cited passages ({', '.join(report.ungrounded)}); "
+                                      "answered extractively")
+                return fallback
+            result = AnswerResult(question, kept, False, kept_citations, given, "llm", grounded=False)
+            result.notes.append(f"removed sentences whose figures are not in their cited passages: "
+                                f"{', '.join(report.ungrounded)}")
+            return result
+        return AnswerResult(question, text, False, citations, given, "llm")
+
+    def _llm_passages(self, analysis: QueryAnalysis, passages: list[Passage], extractive: AnswerResult,
+                      limit: int = LLM_PASSAGES) -> list[Passage]:
+        """The passages the model sees: those the extractive answer cites first, then the best others."""
+        cited = [c.chunk_id for c in extractive.citations]
+        first = [p for p in passages if p.id in cited]
+        rest = [p for p in passages if p.id not in cited]
+        return (first + rest)[:max(limit, len(first))]
 
     # --- refusals ------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ resolved (and checked) by the answerer afterwards.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from rag.tokens import count_tokens
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 CONTEXT_TOKENS = 2500  # passages' share of a 4k window: room left for rules, question and answer
+EXCERPT_CHARS = 160  # per passage; about 110 tokens of Chinese
 
 LANGUAGE_RULES = {
     "zh": "用中文回答。",
@@ -33,6 +35,30 @@ def answer_prompt() -> ChatPromptTemplate:
     system = (PROMPTS / "answer_system.txt").read_text(encoding="utf-8")
     user = (PROMPTS / "answer_user.txt").read_text(encoding="utf-8")
     return ChatPromptTemplate.from_messages([("system", system), ("human", user)])
+
+
+def excerpt(passage: Passage, terms: list[str], max_chars: int = EXCERPT_CHARS) -> Passage:
+    """The passage cut to its sentences that share most terms with the question, in reading order.
+
+    The model reads excerpts, not whole chunks: prompt processing dominates answer time on a
+    CPU. Citations still point at the whole passage.
+    """
+    from rag.extractive import split_sentences
+    from rag.text import matching_form
+
+    sentences = split_sentences(passage.text)
+    if len(passage.text) <= max_chars or not sentences:
+        return passage
+    scored = sorted(range(len(sentences)),
+                    key=lambda i: (-sum(1 for t in terms if t in matching_form(sentences[i])), i))
+    keep, used = set(), 0
+    for i in scored:
+        if keep and used + len(sentences[i]) > max_chars:
+            continue
+        keep.add(i)
+        used += len(sentences[i])
+    text = "……".join(sentences[i] for i in sorted(keep))
+    return replace(passage, text=text)
 
 
 def fit_passages(passages: list[Passage], budget: int = CONTEXT_TOKENS) -> list[Passage]:
@@ -55,8 +81,11 @@ def build_answer_chain(chat_model: BaseChatModel) -> Runnable:
         >>> chain.invoke({"question": "太原市新收行政复议案件多少件？", "passages": passages, "language": "zh"})
         '太原市2024年新收行政复议案件1274件[1]。'
     """
-    def inputs(values: dict) -> dict:
+    def inputs(values: dict) -> dict:  # noqa: D401 - the prompt's variables
         return {"question": values["question"], "passages": number_passages(values["passages"]),
                 "language_rule": LANGUAGE_RULES.get(values.get("language", "zh"), LANGUAGE_RULES["zh"])}
 
-    return (inputs | answer_prompt() | chat_model | StrOutputParser()).with_config(run_name="answer")
+    def inputs_fitted(values: dict) -> dict:
+        return inputs({**values, "passages": fit_passages(values["passages"])})
+
+    return (inputs_fitted | answer_prompt() | chat_model | StrOutputParser()).with_config(run_name="answer")

@@ -121,21 +121,76 @@ def test_missing_metric_is_refused_extractively(answerer):
 
 
 def test_llm_mode_renumbers_citations_and_drops_unknown_markers(retriever):
-    llm = fake_llm("太原市2024年新收行政复议案件1274件，同比增长204%[3]；另见[99]。")
+    llm = fake_llm("另见[3]。太原市2024年新收行政复议案件1274件，同比增长204%[1]；[99]")
     result = Answerer(retriever, llm).run("太原市2024年新收行政复议案件多少件？")
-    assert result.mode == "llm" and not result.refused
-    assert result.answer == "太原市2024年新收行政复议案件1274件，同比增长204%[1]；另见。"
-    assert len(result.citations) == 1 and result.citations[0].text == result.contexts[2].text
+    assert result.mode == "llm" and not result.refused and result.grounded
+    assert result.answer == "另见[1]。太原市2024年新收行政复议案件1274件，同比增长204%[2]；"
+    assert len(result.citations) == 2 and "1274" in result.citations[1].text
+    assert result.citations[0].text == result.contexts[2].text
     system, human = llm.prompts[0]
     assert "只根据下面编号的报告段落回答" in system.content and "用中文回答" in system.content
     assert "[1] 来源：太原市 2024年" in human.content and "<passage>" in human.content
+    assert "1274" in human.content.split("[2] 来源")[0]  # the supporting passage is shown first
+
+
+def test_an_invented_figure_is_caught_and_the_answer_falls_back(retriever):
+    llm = fake_llm("太原市2024年新收行政复议案件1500件[1]。")
+    result = Answerer(retriever, llm).run("太原市2024年新收行政复议案件多少件？")
+    assert result.mode == "extractive" and not result.grounded
+    assert "1274" in result.answer and "1500" not in result.answer
+    assert any("1500" in n for n in result.notes)
+    assert result.to_dict()["grounded"] is False
+
+
+def test_an_ungrounded_sentence_is_removed_and_the_rest_kept(retriever):
+    llm = fake_llm("太原市2024年新收行政复议案件1274件[1]。其中调解结案900件[1]。")
+    result = Answerer(retriever, llm).run("太原市2024年新收行政复议案件多少件？")
+    assert result.mode == "llm" and not result.grounded
+    assert result.answer == "太原市2024年新收行政复议案件1274件[1]。"
+    assert any("900" in n for n in result.notes)
+
+
+class FailingChatModel(GenericFakeChatModel):
+    """A chat model whose server is down."""
+
+    def _generate(self, *args, **kwargs):
+        raise ConnectionError("connection refused")
+
+    def _stream(self, *args, **kwargs):
+        raise ConnectionError("connection refused")
+
+
+def test_llm_failure_degrades_to_the_extractive_answer(retriever):
+    result = Answerer(retriever, FailingChatModel(messages=iter([]))).run("太原市2024年新收行政复议案件多少件？")
+    assert result.mode == "extractive" and "1274" in result.answer
+    assert any("LLM failed (ConnectionError" in n for n in result.notes)
+
+
+def test_stream_yields_text_pieces_then_the_result(retriever):
+    llm = fake_llm("太原市2024年 新收行政复议案件 1274件[1]。")
+    events = list(Answerer(retriever, llm).stream("太原市2024年新收行政复议案件多少件？"))
+    pieces, result = events[:-1], events[-1]
+    assert len(pieces) > 1 and all(isinstance(p, str) for p in pieces)
+    assert "".join(pieces).strip() == result.answer and result.citations
+
+
+def test_unsupported_questions_never_reach_the_llm(retriever):
+    llm = fake_llm("Taiyuan bought 12 drones [1].")
+    result = Answerer(retriever, llm).run("How many drones did Taiyuan buy in 2024?")
+    assert result.refused and result.citations == [] and "do not mention" in result.answer
+    assert llm.prompts == []
 
 
 def test_llm_mode_answers_english_questions_in_english_and_detects_refusals(retriever):
-    llm = fake_llm("The reports do not mention this.")
-    result = Answerer(retriever, llm).run("How many drones did Taiyuan buy in 2024?")
-    assert result.refused and result.citations == []
+    llm = fake_llm("Taiyuan received 1,274 new administrative reconsideration cases in 2024 [1].",
+                   "The reports do not mention this.")
+    answerer = Answerer(retriever, llm)
+    question = "How many new administrative reconsideration cases did Taiyuan receive in 2024?"
+    result = answerer.run(question)
+    assert result.mode == "llm" and result.grounded and result.answer.startswith("Taiyuan received 1,274")
     assert "answer in English" in llm.prompts[0][0].content
+    refusal = answerer.run(question)
+    assert refusal.refused and refusal.citations == []
 
 
 def test_llm_mode_without_a_model_falls_back_to_extractive(retriever):

@@ -1,0 +1,87 @@
+"""Grounding check: every figure an LLM writes must be in a passage it cites.
+
+Small models copy figures well but sometimes invent one (MODELS.md saw it happen for a year
+the passages did not cover). After generation, each sentence's figures are looked up in the
+passages that sentence cites (or, for a sentence without a marker, in all cited passages).
+Figures are compared by value, so "1.26万" in a report grounds "12600" in an English answer,
+and "1,274" grounds "1274". A sentence with an ungrounded figure is removed; what remains is
+the answer, or, if nothing with a citation remains, the answerer falls back to its
+extractive answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rag.text import matching_form
+
+_MARKERS = re.compile(r"\[(\d+)\]")
+# Sentence ends: Chinese and English terminators (a full stop only when not a decimal point).
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])|(?<=\D\.)(?=\s)|(?<=\]\.)(?=\s)")
+# "1. 太原市…" / "2）…": list numbering is not a figure.
+_LIST_NUMBER = re.compile(r"^(\s*)\d{1,2}\s*[.、)）](?!\d)")
+# A figure: digits (thousands separators allowed), optional decimals, then an optional
+# 万/亿 multiplier and % sign. Chinese-numeral years were made Arabic by the matching form.
+_FIGURE = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(万|亿)?\s*(%|％)?")
+_YEAR = re.compile(r"^(19|20)\d{2}$")
+_MULTIPLIER = {"万": 1e4, "亿": 1e8, None: 1.0}
+
+
+@dataclass
+class Figure:
+    text: str
+    value: float
+    percent: bool
+
+
+@dataclass
+class GroundingReport:
+    """What the check found."""
+
+    answer: str  # the answer with ungrounded sentences removed
+    grounded: bool  # True when nothing had to be removed
+    ungrounded: list[str] = field(default_factory=list)  # the figures not found, as written
+    removed: list[str] = field(default_factory=list)  # the sentences removed
+
+
+def figures(text: str) -> list[Figure]:
+    """The figures in a text, as values (``1.26万`` -> 12600). Years (2024) and [n] markers are skipped."""
+    text = _MARKERS.sub(" ", matching_form(text))
+    found = []
+    for m in _FIGURE.finditer(text):
+        whole, decimals, multiplier, percent = m.groups()
+        number = whole.replace(",", "") + (decimals or "")
+        if _YEAR.match(number) and not multiplier and not percent:
+            continue
+        found.append(Figure(text=m.group().strip(), value=float(number) * _MULTIPLIER[multiplier],
+                            percent=bool(percent)))
+    return found
+
+
+def _grounded(figure: Figure, sources: list[Figure]) -> bool:
+    return any(abs(figure.value - s.value) <= 1e-6 * max(1.0, abs(s.value)) and figure.percent == s.percent
+               for s in sources)
+
+
+def check_grounding(answer: str, cited_texts: dict[int, str]) -> GroundingReport:
+    """Remove the sentences of ``answer`` whose figures are not in the passages they cite.
+
+    Args:
+        answer: the answer with ``[n]`` markers already renumbered to the cited passages.
+        cited_texts: the cited passages' texts by their number ``n``.
+    """
+    all_sources = [f for text in cited_texts.values() for f in figures(text)]
+    kept, removed, ungrounded = [], [], []
+    for sentence in (s for s in _SENTENCE_END.split(answer) if s):
+        numbers = [int(n) for n in _MARKERS.findall(sentence)]
+        sources = [f for n in numbers for f in figures(cited_texts.get(n, ""))] if numbers else all_sources
+        body = _LIST_NUMBER.sub(r"\1", sentence)
+        missing = [f.text for f in figures(body) if not _grounded(f, sources)]
+        if missing:
+            removed.append(sentence.strip())
+            ungrounded.extend(missing)
+        else:
+            kept.append(sentence)
+    text = "".join(kept).strip()
+    return GroundingReport(answer=text, grounded=not removed, ungrounded=ungrounded, removed=removed)
