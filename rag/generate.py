@@ -21,7 +21,7 @@ from rag.tokens import count_tokens
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 CONTEXT_TOKENS = 2500  # passages' share of a 4k window: room left for rules, question and answer
-EXCERPT_CHARS = 160  # per passage; about 110 tokens of Chinese
+EXCERPT_CHARS = 110  # per passage; about 75 tokens of Chinese
 
 LANGUAGE_RULES = {
     "zh": "用中文回答。",
@@ -37,8 +37,11 @@ def answer_prompt() -> ChatPromptTemplate:
     return ChatPromptTemplate.from_messages([("system", system), ("human", user)])
 
 
-def excerpt(passage: Passage, terms: list[str], max_chars: int = EXCERPT_CHARS) -> Passage:
-    """The passage cut to its sentences that share most terms with the question, in reading order.
+def excerpt(passage: Passage, terms: list[str], max_chars: int = EXCERPT_CHARS,
+            first: set[str] | None = None) -> Passage:
+    """The passage cut to its sentences that share most terms with the question.
+
+    Sentences in ``first`` (the extractive answer's) lead; the rest follow in reading order.
 
     The model reads excerpts, not whole chunks: prompt processing dominates answer time on a
     CPU. Citations still point at the whole passage.
@@ -49,15 +52,18 @@ def excerpt(passage: Passage, terms: list[str], max_chars: int = EXCERPT_CHARS) 
     sentences = split_sentences(passage.text)
     if len(passage.text) <= max_chars or not sentences:
         return passage
-    scored = sorted(range(len(sentences)),
-                    key=lambda i: (-sum(1 for t in terms if t in matching_form(sentences[i])), i))
+    first = first or set()
+    lead = [i for i, s in enumerate(sentences) if any(s in f or f.endswith(s) or s in f for f in first)]
+    scored = lead + sorted((i for i in range(len(sentences)) if i not in lead),
+                           key=lambda i: (-sum(1 for t in terms if t in matching_form(sentences[i])), i))
     keep, used = set(), 0
     for i in scored:
         if keep and used + len(sentences[i]) > max_chars:
             continue
         keep.add(i)
         used += len(sentences[i])
-    text = "……".join(sentences[i] for i in sorted(keep))
+    order = [i for i in lead if i in keep] + sorted(i for i in keep if i not in lead)
+    text = "……".join(sentences[i] for i in order)
     return replace(passage, text=text)
 
 

@@ -18,7 +18,7 @@ from rag.text import matching_form
 
 _MARKERS = re.compile(r"\[(\d+)\]")
 # Sentence ends: Chinese and English terminators (a full stop only when not a decimal point).
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])|(?<=\D\.)(?=\s)|(?<=\]\.)(?=\s)")
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])|(?<=\.)(?=\s)")  # a decimal point is never followed by a space
 # "1. 太原市…" / "2）…": list numbering is not a figure.
 _LIST_NUMBER = re.compile(r"^(\s*)\d{1,2}\s*[.、)）](?!\d)")
 # A figure: digits (thousands separators allowed), optional decimals, then an optional
@@ -85,3 +85,45 @@ def check_grounding(answer: str, cited_texts: dict[int, str]) -> GroundingReport
             kept.append(sentence)
     text = "".join(kept).strip()
     return GroundingReport(answer=text, grounded=not removed, ungrounded=ungrounded, removed=removed)
+
+
+def _bigrams(text: str) -> set[str]:
+    form = re.sub(r"\W", "", matching_form(text))
+    return {form[i:i + 2] for i in range(len(form) - 1)}
+
+
+def attribute(answer: str, passages: list[str]) -> str:
+    """Add ``[n]`` markers to sentences the model left uncited, where a passage clearly supports them.
+
+    Small models often answer correctly but forget the markers. A sentence with figures is
+    attributed to the passage holding all of them (the one sharing most words, if several);
+    a sentence without figures to the passage sharing most of its character pairs (at least
+    40%). Sentences nothing supports stay uncited (and fail the grounding check if they hold
+    figures).
+    """
+    parsed = [figures(p) for p in passages]
+    grams = [_bigrams(p) for p in passages]
+    out = []
+    for sentence in (s for s in _SENTENCE_END.split(answer) if s):
+        if _MARKERS.search(sentence) or not sentence.strip():
+            out.append(sentence)
+            continue
+        body = _LIST_NUMBER.sub(r"\1", sentence)
+        own, own_grams = figures(body), _bigrams(body)
+        if own:
+            candidates = [i for i, fs in enumerate(parsed) if all(_grounded(f, fs) for f in own)]
+        else:
+            candidates = [i for i, g in enumerate(grams) if own_grams and len(own_grams & g) >= 0.4 * len(own_grams)]
+        if candidates:
+            best = max(candidates, key=lambda i: len(own_grams & grams[i]))
+            stripped = sentence.rstrip()
+            end = len(stripped.rstrip("。！？；!?;.\n"))
+            sentence = f"{stripped[:end]}[{best + 1}]{stripped[end:]}{sentence[len(stripped):]}"
+        out.append(sentence)
+    return "".join(out)
+
+
+def shares_a_figure(answer: str, reference: str) -> bool:
+    """Whether the answer states at least one figure (by value) that the reference states."""
+    ref = figures(reference)
+    return any(_grounded(f, ref) for f in figures(answer))

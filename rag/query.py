@@ -49,6 +49,7 @@ class QueryAnalysis:
         missing_years: named years for which no report of the named places exists.
         filter_years: the years to filter retrieval on (the named years that exist).
         topic: the normalised question without its place names and years (what it asks about).
+        place_spans: where indexed places are named in ``normalised`` (start, end).
     """
 
     question: str
@@ -63,6 +64,7 @@ class QueryAnalysis:
     missing_years: list[int] = field(default_factory=list)
     filter_years: list[int] = field(default_factory=list)
     topic: str = ""
+    place_spans: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def refusal_reason(self) -> str | None:
@@ -137,7 +139,7 @@ class QueryAnalyzer:
         latin = sum(len(w) for w in _WORD.findall(normalised))
         analysis.language = "en" if latin > 2 * han else "zh"
 
-        named, outside, spans = self._places(normalised)
+        named, outside, spans, analysis.place_spans = self._places(normalised)
         topic = list(normalised)
         for start, end in spans:
             topic[start:end] = " " * (end - start)
@@ -167,7 +169,7 @@ class QueryAnalyzer:
 
     # --- parts ---------------------------------------------------------------------------
 
-    def _places(self, text: str) -> tuple[list[str], list[str], list[tuple[int, int]]]:
+    def _places(self, text: str) -> tuple[list[str], list[str], list[tuple[int, int]], list[tuple[int, int]]]:
         """Indexed regions named in the text, named places that are not indexed, and their spans."""
         found: list[tuple[int, str]] = []
         taken: list[tuple[int, int]] = []
@@ -206,6 +208,7 @@ class QueryAnalyzer:
                     found.extend((m.start(), region) for region in regions)
                     taken.append((m.start(), m.end()))
 
+        indexed_spans = list(taken)
         outside: list[tuple[int, str]] = []
         for mention in self.gazetteer.find(text):
             if free(mention.start, mention.end) and mention.name not in self._years_of:
@@ -234,7 +237,7 @@ class QueryAnalyzer:
                     names.append(name)
             return names
 
-        return ordered(found), ordered(outside), taken
+        return ordered(found), ordered(outside), taken, sorted(indexed_spans)
 
     def _resolve_years(self, analysis: QueryAnalysis) -> None:
         if not analysis.years:
