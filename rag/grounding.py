@@ -98,7 +98,7 @@ def attribute(answer: str, passages: list[str]) -> str:
     Small models often answer correctly but forget the markers. A sentence with figures is
     attributed to the passage holding all of them (the one sharing most words, if several);
     a sentence without figures to the passage sharing most of its character pairs (at least
-    40%). Sentences nothing supports stay uncited (and fail the grounding check if they hold
+    40% and four of them). Sentences nothing supports stay uncited (and fail the grounding check if they hold
     figures).
     """
     parsed = [figures(p) for p in passages]
@@ -113,7 +113,8 @@ def attribute(answer: str, passages: list[str]) -> str:
         if own:
             candidates = [i for i, fs in enumerate(parsed) if all(_grounded(f, fs) for f in own)]
         else:
-            candidates = [i for i, g in enumerate(grams) if own_grams and len(own_grams & g) >= 0.4 * len(own_grams)]
+            candidates = [i for i, g in enumerate(grams)
+                          if len(own_grams & g) >= max(4, 0.4 * len(own_grams))]
         if candidates:
             best = max(candidates, key=lambda i: len(own_grams & grams[i]))
             stripped = sentence.rstrip()

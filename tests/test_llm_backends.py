@@ -1,0 +1,124 @@
+"""The real LLM backends: the bundled Qwen GGUF through llama.cpp in-process, the same model
+behind a real OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1, and what
+happens when a server is down. Slow (the model answers on two CPU cores), so few."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, free_port
+from rag.answer import Answerer
+from rag.bundled_model import SHA256, is_installed, model_path
+from rag.config import Settings
+from rag.conversation import build_chat_chain
+from rag.llm import ChatModelUnavailable, make_chat_model
+from rag.retrieve import HybridRetriever
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_bundled_model_is_installed_and_verified():
+    path = model_path()
+    assert is_installed(path), "run `make model`"
+    assert path.with_suffix(path.suffix + ".sha256").read_text().strip() == SHA256
+    assert ROOT not in path.parents  # stored outside the work tree
+
+
+def test_settings_that_cannot_give_a_model_say_why():
+    with pytest.raises(ChatModelUnavailable, match="RAG_LLM=none"):
+        make_chat_model(Settings(llm="none"))
+    with pytest.raises(ChatModelUnavailable, match="RAG_LLM_BASE_URL"):
+        make_chat_model(Settings(llm="openai"))
+
+
+@pytest.fixture(scope="module")
+def retriever(bundled_index):
+    return HybridRetriever(index=bundled_index, k=8)
+
+
+@pytest.fixture(scope="module")
+def local_answerer(retriever):
+    return Answerer(retriever, make_chat_model(Settings(llm="local")))
+
+
+def test_bundled_model_streams_a_cited_grounded_answer(local_answerer):
+    events = list(local_answerer.stream("太原市2024年新收行政复议案件多少件？"))
+    pieces, result = events[:-1], events[-1]
+    assert len(pieces) > 3  # token by token
+    assert result.mode == "llm" and result.grounded and not result.refused, result.notes
+    assert "1274" in result.answer and "[1]" in result.answer
+    assert result.citations[0].region == "太原市" and "1274" in result.citations[0].text
+
+
+def test_bundled_model_compares_two_places_and_answers_english_in_english(local_answerer):
+    result = local_answerer.run("太原和绵阳2024年新收行政复议案件各多少？哪个多？")
+    assert "1274" in result.answer and "1472" in result.answer and result.grounded
+    assert {c.region for c in result.citations} == {"太原市", "绵阳市"}
+    english = local_answerer.run("How many legal aid cases did Mianyang handle in 2024?")
+    assert "5250" in english.answer and english.citations
+    assert sum(ch.isascii() for ch in english.answer) > 0.8 * len(english.answer)
+
+
+def test_follow_up_questions_through_the_chat_chain(local_answerer):
+    chain = build_chat_chain(local_answerer, mode="extractive")
+    first = chain.invoke({"question": "太原市2024年新收行政复议案件多少件？", "history": []})
+    second = chain.invoke({"question": "那绵阳呢？", "history": [first.question]})
+    assert second.question == "绵阳市2024年新收行政复议案件多少件?"
+    assert "1472" in second.answer and second.citations[0].region == "绵阳市"
+    third = chain.invoke({"question": "那出庭应诉率呢？", "history": [first.question, second.question]})
+    assert third.question.startswith("绵阳市2024年出庭应诉率") and "100%" in third.answer
+
+
+@pytest.fixture(scope="module")
+def openai_server():
+    """The bundled model behind llama.cpp's OpenAI-compatible server on a free loopback port."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model_path()),
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+                             "--n_threads", str(os.cpu_count() or 2), "--model_alias", "qwen-bundled"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"llama_cpp.server did not start: {proc.stderr.read()[-2000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_openai_compatible_server(retriever, openai_server):
+    settings = Settings(llm="openai", llm_base_url=openai_server, llm_model="qwen-bundled")
+    answerer = Answerer(retriever, make_chat_model(settings))
+    result = answerer.run("绵阳市2024年新收行政复议案件多少件？")
+    assert result.mode == "llm" and result.grounded, result.notes
+    assert "1472" in result.answer and result.citations[0].region == "绵阳市"
+
+
+def test_a_server_that_is_down_degrades_to_extractive(retriever):
+    settings = Settings(llm="openai", llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_model="x")
+    result = Answerer(retriever, make_chat_model(settings)).run("绵阳市2024年新收行政复议案件多少件？")
+    assert result.mode == "extractive" and "1472" in result.answer
+    assert any("LLM failed (APIConnectionError" in n for n in result.notes), result.notes
+
+
+def test_rag_ask_stream_prints_tokens_then_sources(bundled_index):
+    env = {**os.environ, "RAG_INDEX_DIR": bundled_index.settings.index_dir, "RAG_LLM": "local"}
+    run = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "--stream", "石家庄2024年完成了几个审计项目？"],
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "67" in run.stdout and "来源：" in run.stdout and "[1] 石家庄市 2024年" in run.stdout
+    assert "(llm," in run.stdout
