@@ -17,7 +17,7 @@ from langchain_core.language_models import BaseChatModel
 from rag.citations import Citation, resolve_citations
 from rag.extractive import ExtractiveAnswerer
 from rag.generate import build_answer_chain, excerpt
-from rag.grounding import attribute, check_grounding, shares_a_figure
+from rag.grounding import attribute, check_grounding, figures, shares_a_figure
 from rag.query import QueryAnalysis
 from rag.retrieve import HybridRetriever, Passage
 
@@ -216,27 +216,35 @@ class Answerer:
             return fallback
         raw = "".join(pieces).strip()
         if _LLM_REFUSAL.search(raw) and not _MARKERS.search(raw):
-            return AnswerResult(question, raw, True, [], given, "llm")
+            # The extractive check found a supporting sentence, so a refusal here is the small
+            # model missing it: the cited sentences answer instead.
+            fallback.notes.append("the model said the reports do not say it, but a passage does; answered extractively")
+            return fallback
         text, citations = resolve_citations(attribute(raw, [p.text for p in given]), given)
         if not citations:
             fallback.notes.append("no passage supports the model's answer; answered extractively")
             return fallback
-        if analysis.asks_figure and not shares_a_figure(text, fallback.answer):
-            # The model picked other figures than the best-matching sentences hold: a wrong
-            # number is worse than a plain answer.
-            fallback.notes.append("the model's figures differ from the best-matching sentences; answered extractively")
+        if analysis.asks_figure and not all(shares_a_figure(text, line) for line in fallback.answer.splitlines()):
+            # The model's figures differ from the best-matching sentences (for comparisons: from
+            # some place's): a wrong number is worse than a plain answer.
+            fallback.grounded = False
+            stated = ", ".join(f.text for f in figures(text)) or "none"
+            fallback.notes.append(f"the model's figures ({stated}) differ from the best-matching sentences; "
+                                  "answered extractively")
             return fallback
-        report = check_grounding(text, {c.n: c.text for c in citations})
+        by_chunk = {p.id: p for p in given}
+        report = check_grounding(text, {c.n: c.text for c in citations}, {c.n: c.region for c in citations},
+                                 self.retriever.analyzer.place_names())
         if not report.grounded:
-            kept, kept_citations = resolve_citations(report.answer, [given[[p.id for p in given].index(c.chunk_id)]
-                                                                     for c in citations])
-            if not kept_citations or not kept.strip():
+            kept, kept_citations = resolve_citations(report.answer, [by_chunk[c.chunk_id] for c in citations])
+            places_kept = {c.region for c in kept_citations}
+            if not kept_citations or not kept.strip() or any(c.region not in places_kept for c in fallback.citations):
                 fallback.grounded = False
-                fallback.notes.append(f"figures not found in the cited passages ({', '.join(report.ungrounded)}); "
-                                      "answered extractively")
+                fallback.notes.append(f"the model's answer did not hold up against the cited passages "
+                                      f"({', '.join(report.ungrounded)}); answered extractively")
                 return fallback
             result = AnswerResult(question, kept, False, kept_citations, given, "llm", grounded=False)
-            result.notes.append(f"removed sentences whose figures are not in their cited passages: "
+            result.notes.append(f"removed sentences not supported by their cited passages: "
                                 f"{', '.join(report.ungrounded)}")
             return result
         return AnswerResult(question, text, False, citations, given, "llm")

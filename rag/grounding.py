@@ -25,6 +25,8 @@ _LIST_NUMBER = re.compile(r"^(\s*)\d{1,2}\s*[.、)）](?!\d)")
 # 万/亿 multiplier and % sign. Chinese-numeral years were made Arabic by the matching form.
 _FIGURE = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(万|亿)?\s*(%|％)?")
 _YEAR = re.compile(r"^(19|20)\d{2}$")
+# Dates (12月31日, 1月) are not figures: reports write "截至年底" where a model writes a date.
+_DATE = re.compile(r"\d{1,2}月(\d{1,2}[日号])?|\d{1,2}[日号]")
 _MULTIPLIER = {"万": 1e4, "亿": 1e8, None: 1.0}
 
 
@@ -47,7 +49,7 @@ class GroundingReport:
 
 def figures(text: str) -> list[Figure]:
     """The figures in a text, as values (``1.26万`` -> 12600). Years (2024) and [n] markers are skipped."""
-    text = _MARKERS.sub(" ", matching_form(text))
+    text = _DATE.sub(" ", _MARKERS.sub(" ", matching_form(text)))
     found = []
     for m in _FIGURE.finditer(text):
         whole, decimals, multiplier, percent = m.groups()
@@ -64,12 +66,16 @@ def _grounded(figure: Figure, sources: list[Figure]) -> bool:
                for s in sources)
 
 
-def check_grounding(answer: str, cited_texts: dict[int, str]) -> GroundingReport:
+def check_grounding(answer: str, cited_texts: dict[int, str], cited_regions: dict[int, str] | None = None,
+                    place_names: dict[str, str] | None = None) -> GroundingReport:
     """Remove the sentences of ``answer`` whose figures are not in the passages they cite.
 
     Args:
         answer: the answer with ``[n]`` markers already renumbered to the cited passages.
         cited_texts: the cited passages' texts by their number ``n``.
+        cited_regions: the cited passages' places by ``n``; with ``place_names`` (spelling ->
+            place), a sentence that names a place but cites only other places' passages is
+            removed too ("太仓：5万余件[1]" citing Shijiazhuang's passage).
     """
     all_sources = [f for text in cited_texts.values() for f in figures(text)]
     kept, removed, ungrounded = [], [], []
@@ -78,6 +84,10 @@ def check_grounding(answer: str, cited_texts: dict[int, str]) -> GroundingReport
         sources = [f for n in numbers for f in figures(cited_texts.get(n, ""))] if numbers else all_sources
         body = _LIST_NUMBER.sub(r"\1", sentence)
         missing = [f.text for f in figures(body) if not _grounded(f, sources)]
+        if numbers and cited_regions and place_names and figures(body):
+            named = {region for name, region in place_names.items() if name in matching_form(body)}
+            cited = {cited_regions.get(n) for n in numbers}
+            missing += [name for name in sorted(named - cited)]
         if missing:
             removed.append(sentence.strip())
             ungrounded.extend(missing)

@@ -159,6 +159,10 @@ class QueryAnalyzer:
         self._resolve_years(analysis)
         return analysis
 
+    def place_names(self) -> dict[str, str]:
+        """Every spelling of every indexed region (太原, 太原市, taiyuan) -> its official name."""
+        return {**self._aliases, **self._english}
+
     def describe_reports(self, language: str = "zh") -> str:
         """The indexed reports as one line, for refusals: 太原市2024年、侯马市2023年…"""
         pairs = sorted({(r.region, r.year) for r in self.reports})

@@ -181,7 +181,7 @@ def test_unsupported_questions_never_reach_the_llm(retriever):
     assert llm.prompts == []
 
 
-def test_llm_mode_answers_english_questions_in_english_and_detects_refusals(retriever):
+def test_llm_mode_answers_english_in_english_and_a_wrong_refusal_is_overruled(retriever):
     llm = fake_llm("Taiyuan received 1,274 new administrative reconsideration cases in 2024 [1].",
                    "The reports do not mention this.")
     answerer = Answerer(retriever, llm)
@@ -189,8 +189,10 @@ def test_llm_mode_answers_english_questions_in_english_and_detects_refusals(retr
     result = answerer.run(question)
     assert result.mode == "llm" and result.grounded and result.answer.startswith("Taiyuan received 1,274")
     assert "answer in English" in llm.prompts[0][0].content
-    refusal = answerer.run(question)
-    assert refusal.refused and refusal.citations == []
+    # The passages do answer it: a model that says they don't is overruled by the cited sentence.
+    overruled = answerer.run(question)
+    assert not overruled.refused and overruled.mode == "extractive" and "1274" in overruled.answer
+    assert any("do not say" in n for n in overruled.notes)
 
 
 def test_llm_mode_without_a_model_falls_back_to_extractive(retriever):
