@@ -87,3 +87,17 @@ def test_several_places_are_replaced_together(rewriter):
 
 def test_without_history_the_question_is_unchanged(rewriter):
     assert rewriter.run("那绵阳呢？", []) == "那绵阳呢？"
+
+
+def test_a_sentence_naming_a_place_must_cite_that_place():
+    names = {"太仓": "太仓市", "太仓市": "太仓市", "石家庄": "石家庄市", "石家庄市": "石家庄市"}
+    texts = {1: "全市各级调解组织共调解矛盾纠纷5万余件", 2: "全市各類調解組織調解矛盾糾紛2萬余件"}
+    regions = {1: "石家庄市", 2: "太仓市"}
+    report = check_grounding("太仓：5万余件[1]\n石家庄：5万余件[1]\n", texts, regions, names)
+    assert report.answer == "石家庄：5万余件[1]" and report.ungrounded == ["太仓市"]
+    assert check_grounding("太仓：2万余件[2]\n石家庄：5万余件[1]", texts, regions, names).grounded
+
+
+def test_dates_are_not_figures():
+    assert figures("截至12月31日，共有869家企业")[0].value == 869.0
+    assert len(figures("截至12月31日，共有869家企业")) == 1
