@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from eval.matching import contains, matches_all_groups
+from rag.grounding import figures
 
 KINDS = ("fact", "compare", "list", "unanswerable")
 RECALL_AT = (1, 3, 5, 8)
@@ -87,6 +88,14 @@ def score(question: Question, result: dict) -> dict:
         correct = refused
         failure = None if refused else "answered an unanswerable question"
     scored = {"correct": correct, "failure": failure}
+    if not refused:
+        stated = figures(result.get("answer", ""))
+        if stated:
+            sources = [f for text in cited for f in figures(text)]
+            held = sum(any(abs(f.value - s.value) <= 1e-6 * max(1.0, abs(s.value)) and f.percent == s.percent
+                           for s in sources) for f in stated)
+            scored["figures"] = len(stated)
+            scored["grounded_figures"] = held
     if question.evidence:
         for k in RECALL_AT:
             found = sum(any(contains(c, e) for c in contexts[:k]) for e in question.evidence)
@@ -129,6 +138,11 @@ def metrics(questions: list[Question], results: list[dict]) -> dict:
         "evidence_recall": {f"@{k}": _mean(r[f"evidence_recall@{k}"] for r in with_evidence) for k in RECALL_AT},
         "citation_recall": _mean(r["citation_recall"] for r in with_evidence if not r.get("refused")),
         "citation_precision": _mean(r["citation_precision"] for r in results if "citation_precision" in r),
+        "grounded_figure_rate": (round(sum(r.get("grounded_figures", 0) for r in results)
+                                       / sum(r.get("figures", 0) for r in results), 4)
+                                 if any(r.get("figures") for r in results) else None),
+        "answered_by": {mode: sum(1 for r in results if r.get("mode") == mode)
+                        for mode in sorted({r.get("mode") for r in results if r.get("mode")})},
         "refusal_precision": round(refused_right / refused_all, 4) if refused_all else None,
         "refusal_recall": round(refused_right / unanswerable, 4) if unanswerable else None,
         "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95)},
@@ -167,6 +181,8 @@ def format_metrics(m: dict) -> str:
     lines.append(f"evidence recall  {recall}")
     lines.append(f"citation recall {pct(m['citation_recall'])}   citation precision {pct(m['citation_precision'])}")
     lines.append(f"refusal precision {pct(m['refusal_precision'])}   refusal recall {pct(m['refusal_recall'])}")
+    answered = ", ".join(f"{mode} {n}" for mode, n in m.get("answered_by", {}).items())
+    lines.append(f"grounded figures {pct(m.get('grounded_figure_rate'))}   answered by: {answered or '-'}")
     lines.append(f"latency p50 {m['latency_ms']['p50']} ms   p95 {m['latency_ms']['p95']} ms")
     return "\n".join(lines)
 

@@ -122,7 +122,8 @@ def test_refusing_an_unanswerable_question_is_right():
 
 def test_answering_an_unanswerable_question_is_wrong():
     scored = score(NONE, result("成都市新收行政复议案件500件。"))
-    assert scored == {"correct": False, "failure": "answered an unanswerable question"}
+    assert scored == {"correct": False, "failure": "answered an unanswerable question",
+                      "figures": 1, "grounded_figures": 0}  # 500 is in no cited passage
 
 
 def test_evidence_recall_counts_only_first_k_contexts():
@@ -154,7 +155,12 @@ def test_no_citations_no_precision():
 
 def test_no_evidence_no_recall_fields():
     question = Question(id="q", question="问", must_include=[["1"]])
-    assert set(score(question, result("1", contexts=["1"]))) == {"correct", "failure"}
+    assert set(score(question, result("1", contexts=["1"]))) == {"correct", "failure", "figures", "grounded_figures"}
+
+
+def test_grounded_figures_count_answer_figures_found_in_cited_passages():
+    scored = score(FACT, result("新收1,274件，增长204%，另有999件", citations=["新收行政复议案件1274件,同比增长204%"]))
+    assert (scored["figures"], scored["grounded_figures"]) == (3, 2)
 
 
 # --- metrics -----------------------------------------------------------------------------
