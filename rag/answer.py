@@ -257,7 +257,8 @@ class Answerer:
         rest = [p for p in passages if p.id not in cited]
         if analysis.scope in ("several", "all"):
             return first or rest[:limit]  # one passage per place: the ones the lines came from
-        return (first + rest)[:max(limit, len(first))]
+        # The supporting passages and one more for context: every passage costs prompt time.
+        return (first + rest)[:min(limit, len(first) + 1)]
 
     # --- refusals ------------------------------------------------------------------------
 

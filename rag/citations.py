@@ -43,11 +43,16 @@ def passage_label(p: Passage) -> str:
 
 
 def number_passages(passages: list[Passage]) -> str:
-    """The passages as the LLM sees them: ``[n] label`` then the text, quoted as data."""
+    """The passages as the LLM sees them: ``[n] place year`` then the text, quoted as data.
+
+    Only place and year: titles and section headings cost prompt tokens (time, on a CPU) and
+    the model needs neither to answer; the citations shown to the user carry them.
+    """
     blocks = []
     for n, p in enumerate(passages, start=1):
-        blocks.append(f"[{n}] 来源：{passage_label(p)}\n<passage>\n{p.text}\n</passage>")
-    return "\n\n".join(blocks)
+        where = f"{p.region or '地区未知'} {p.year}年" if p.year else (p.region or "地区未知")
+        blocks.append(f"[{n}] 来源：{where}\n<passage>{p.text}</passage>")
+    return "\n".join(blocks)
 
 
 def _numbers(group: str) -> list[int]:

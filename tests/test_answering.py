@@ -121,15 +121,15 @@ def test_missing_metric_is_refused_extractively(answerer):
 
 
 def test_llm_mode_renumbers_citations_and_drops_unknown_markers(retriever):
-    llm = fake_llm("另见[3]。太原市2024年新收行政复议案件1274件，同比增长204%[1]；[99]")
+    llm = fake_llm("另见[2]。太原市2024年新收行政复议案件1274件，同比增长204%[1]；[99]")
     result = Answerer(retriever, llm).run("太原市2024年新收行政复议案件多少件？")
     assert result.mode == "llm" and not result.refused and result.grounded
     assert result.answer == "另见[1]。太原市2024年新收行政复议案件1274件，同比增长204%[2]；"
     assert len(result.citations) == 2 and "1274" in result.citations[1].text
-    assert result.citations[0].text == result.contexts[2].text
+    assert result.citations[0].text == result.contexts[1].text
     system, human = llm.prompts[0]
     assert "只根据下面编号的报告段落回答" in system.content and "用中文回答" in system.content
-    assert "[1] 来源：太原市 2024年" in human.content and "<passage>" in human.content
+    assert "[1] 来源：太原市 2024年\n<passage>" in human.content
     assert "1274" in human.content.split("[2] 来源")[0]  # the supporting passage is shown first
 
 
