@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from eval.matching import contains, matches_all_groups
-from rag.grounding import figures
+from rag.grounding import answer_figures, figures
 
 KINDS = ("fact", "compare", "list", "unanswerable")
 RECALL_AT = (1, 3, 5, 8)
@@ -89,7 +89,7 @@ def score(question: Question, result: dict) -> dict:
         failure = None if refused else "answered an unanswerable question"
     scored = {"correct": correct, "failure": failure}
     if not refused:
-        stated = figures(result.get("answer", ""))
+        stated = answer_figures(result.get("answer", ""))
         if stated:
             sources = [f for text in cited for f in figures(text)]
             held = sum(any(abs(f.value - s.value) <= 1e-6 * max(1.0, abs(s.value)) and f.percent == s.percent

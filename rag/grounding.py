@@ -61,6 +61,45 @@ def figures(text: str) -> list[Figure]:
     return found
 
 
+def _sentences(text: str) -> list[str]:
+    """Sentences, keeping a list number ("1. ") with the sentence it numbers."""
+    pieces = [p for p in _SENTENCE_END.split(text) if p]
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and re.fullmatch(r"\s*\d{1,2}\.", merged[-1]):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+def answer_figures(text: str) -> list[Figure]:
+    """The figures an answer states: ``figures`` without list numbering ("1. 太原市…")."""
+    found = []
+    for sentence in _sentences(text):
+        found.extend(figures(_LIST_NUMBER.sub(r"\1", sentence)))
+    return found
+
+
+def _named_places(body: str, place_names: dict[str, str]) -> set[str]:
+    """Places a sentence names: indexed ones by any spelling, others by their full name (海南省)."""
+    from rag.places import Gazetteer
+
+    form = matching_form(body)
+    named = {region for name, region in place_names.items() if name in form}
+    named |= {m.name for m in Gazetteer.default().find(form)}
+    return named
+
+
+def _place_supported(place: str, cited_regions: set[str], cited_forms: list[str]) -> bool:
+    from rag.places import Gazetteer
+
+    if place in cited_regions or any(place in form for form in cited_forms):
+        return True
+    provinces = {Gazetteer.default().province_of(r) for r in cited_regions if r}
+    return place in provinces
+
+
 def _grounded(figure: Figure, sources: list[Figure]) -> bool:
     return any(abs(figure.value - s.value) <= 1e-6 * max(1.0, abs(s.value)) and figure.percent == s.percent
                for s in sources)
@@ -79,15 +118,17 @@ def check_grounding(answer: str, cited_texts: dict[int, str], cited_regions: dic
     """
     all_sources = [f for text in cited_texts.values() for f in figures(text)]
     kept, removed, ungrounded = [], [], []
-    for sentence in (s for s in _SENTENCE_END.split(answer) if s):
+    for sentence in _sentences(answer):
         numbers = [int(n) for n in _MARKERS.findall(sentence)]
         sources = [f for n in numbers for f in figures(cited_texts.get(n, ""))] if numbers else all_sources
         body = _LIST_NUMBER.sub(r"\1", sentence)
         missing = [f.text for f in figures(body) if not _grounded(f, sources)]
-        if numbers and cited_regions and place_names and figures(body):
-            named = {region for name, region in place_names.items() if name in matching_form(body)}
+        if numbers and cited_regions is not None and place_names is not None:
+            # A place the sentence names must be the cited passage's place (or its province) or
+            # appear in the passage: "海南省：…150件[1]" citing Houma's passage is not grounded.
             cited = {cited_regions.get(n) for n in numbers}
-            missing += [name for name in sorted(named - cited)]
+            forms = [matching_form(cited_texts.get(n, "")) for n in numbers]
+            missing += sorted(p for p in _named_places(body, place_names) if not _place_supported(p, cited, forms))
         if missing:
             removed.append(sentence.strip())
             ungrounded.extend(missing)
@@ -114,7 +155,7 @@ def attribute(answer: str, passages: list[str]) -> str:
     parsed = [figures(p) for p in passages]
     grams = [_bigrams(p) for p in passages]
     out = []
-    for sentence in (s for s in _SENTENCE_END.split(answer) if s):
+    for sentence in _sentences(answer):
         if _MARKERS.search(sentence) or not sentence.strip():
             out.append(sentence)
             continue

@@ -101,3 +101,13 @@ def test_a_sentence_naming_a_place_must_cite_that_place():
 def test_dates_are_not_figures():
     assert figures("截至12月31日，共有869家企业")[0].value == 869.0
     assert len(figures("截至12月31日，共有869家企业")) == 1
+
+
+def test_a_place_the_passage_does_not_name_is_not_grounded():
+    names = {"侯马": "侯马市", "侯马市": "侯马市", "石家庄": "石家庄市", "石家庄市": "石家庄市"}
+    texts = {1: "全年共办理各类法律援助案件150件", 2: "全市共受理申请类、通知类法律援助案件1.26万余件"}
+    regions = {1: "侯马市", 2: "石家庄市"}
+    answer = "有以下城市：\n1. 海南省：共受理法律援助案件150件[1]。\n2. 石家庄市：共受理1.26万余件[2]。\n3. 山西省侯马市150件[1]。"
+    report = check_grounding(answer, texts, regions, names)
+    assert report.removed == ["1. 海南省：共受理法律援助案件150件[1]。"] and report.ungrounded == ["海南省"]
+    assert "山西省侯马市150件[1]" in report.answer  # the cited place's own province is fine
