@@ -124,8 +124,8 @@ def test_passage_label_and_numbering():
     bare = Passage(id="x", text="t", score=0.0, doc_id="x", region=None, year=None, title=None, section="", source="")
     assert passage_label(bare) == "地区未知"
     numbered = number_passages([bare, TY_REVIEW])
-    assert numbered.startswith("[1] 来源：地区未知\n<passage>\nt\n</passage>\n\n[2] 来源：太原市 2024年")
-    assert numbered.endswith(f"\n<passage>\n{TY_REVIEW.text}\n</passage>")
+    # The model sees place and year only (titles and sections cost prompt time).
+    assert numbered == f"[1] 来源：地区未知\n<passage>t</passage>\n[2] 来源：太原市 2024年\n<passage>{TY_REVIEW.text}</passage>"
 
 
 # --- sentences ---------------------------------------------------------------------------
