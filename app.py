@@ -65,15 +65,25 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         return "\n\n".join(blocks)
 
     def ask(question: str, regions: list[str], years: list[str], mode: str):
+        """Stream the answer into the page; the checked answer and its sources replace it at the end."""
         if not index.reports():
-            return "索引为空：请先运行 `rag ingest data/reports` 导入报告。", ""
+            yield "索引为空：请先运行 `rag ingest data/reports` 导入报告。", ""
+            return
+        streamed = ""
         try:
-            result = answerer.run(question, mode=mode or None, regions=regions or None,
-                                  years=[int(y) for y in years] if years else None)
+            for event in answerer.stream(question, mode=mode or None, regions=regions or None,
+                                         years=[int(y) for y in years] if years else None):
+                if isinstance(event, str):
+                    streamed += event
+                    yield streamed, "（生成中…）"
+                else:
+                    result = event
         except QuestionError as exc:
-            return f"无法提问：{exc}", ""
+            yield f"无法提问：{exc}", ""
+            return
         except Exception as exc:  # shown in the page, never as a traceback
-            return f"回答失败：{exc}", ""
+            yield f"回答失败：{exc}", ""
+            return
         answer = result.answer + "".join(f"\n\n*注：{note}*" for note in result.notes)
         sources = []
         for c in result.citations:
@@ -81,7 +91,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                                             f"《{c.title}》" if c.title else "", c.section,
                                             f"第{c.page}页" if c.page else "") if x)
             sources.append(f"**[{c.n}] {where}**\n\n> {c.text}")
-        return answer, "\n\n".join(sources) or "（无引用）"
+        yield answer, "\n\n".join(sources) or "（无引用）"
 
     regions, years = choices()
     with gr.Blocks(title="政府年度报告问答") as app:

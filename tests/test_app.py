@@ -33,6 +33,11 @@ def test_search_and_library_through_the_api(running_app):
     reply, sources = client.predict("太原市2024年新收行政复议案件多少件？", [], [], "extractive", api_name="/ask")
     assert "1274" in reply and "[1]" in reply
     assert sources.startswith("**[1] 太原市") and "1274" in sources
+    # The bundled model streams into the page; the final state is the checked answer and its sources.
+    job = client.submit("太原市2024年新收行政复议案件多少件？", [], [], "llm", api_name="/ask")
+    reply, sources = job.result()
+    assert "1274" in reply and "[1]" in reply and sources.startswith("**[1] 太原市")
+    assert len(job.outputs()) > 2  # intermediate streamed states came before the final one
     refusal, _ = client.predict("成都市2024年新收行政复议案件多少件？", [], [], "extractive", api_name="/ask")
     assert "库中没有成都市" in refusal and "太原市2024年" in refusal
     assert "请输入" in client.predict("  ", [], [], api_name="/search")
