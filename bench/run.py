@@ -20,18 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(round(p * (len(ordered) - 1))))], 1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--llm-questions", type=int, default=12)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
 
-    from eval.harness import load_questions
+    from eval.harness import load_questions, percentile
     from rag.answer import Answerer
     from rag.config import Settings
 
@@ -51,8 +46,8 @@ def main() -> None:
     results = {
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),
-        "extractive_ms": {"p50": _pct(extractive, 0.5), "p95": _pct(extractive, 0.95), "n": len(extractive)},
-        "query_embedding_ms": {"p50": _pct(floor, 0.5), "p95": _pct(floor, 0.95)},
+        "extractive_ms": {"p50": percentile(extractive, 0.5), "p95": percentile(extractive, 0.95), "n": len(extractive)},
+        "query_embedding_ms": {"p50": percentile(floor, 0.5), "p95": percentile(floor, 0.95)},
     }
 
     if answerer.chat_model is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from eval.matching import contains, matches_all_groups
-from rag.grounding import answer_figures, figures
+from rag.grounding import answer_figures, figures, is_grounded
 
 KINDS = ("fact", "compare", "list", "unanswerable")
 RECALL_AT = (1, 3, 5, 8)
@@ -92,8 +92,7 @@ def score(question: Question, result: dict) -> dict:
         stated = answer_figures(result.get("answer", ""))
         if stated:
             sources = [f for text in cited for f in figures(text)]
-            held = sum(any(abs(f.value - s.value) <= 1e-6 * max(1.0, abs(s.value)) and f.percent == s.percent
-                           for s in sources) for f in stated)
+            held = sum(is_grounded(f, sources) for f in stated)
             scored["figures"] = len(stated)
             scored["grounded_figures"] = held
     if question.evidence:
@@ -113,7 +112,8 @@ def _mean(values: Iterable[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def _percentile(values: list[float], p: float) -> float | None:
+def percentile(values: list[float], p: float) -> float | None:
+    """The nearest-rank percentile (``p`` in 0..1), rounded to 0.1; None for no values."""
     if not values:
         return None
     ordered = sorted(values)
@@ -145,7 +145,7 @@ def metrics(questions: list[Question], results: list[dict]) -> dict:
                         for mode in sorted({r.get("mode") for r in results if r.get("mode")})},
         "refusal_precision": round(refused_right / refused_all, 4) if refused_all else None,
         "refusal_recall": round(refused_right / unanswerable, 4) if unanswerable else None,
-        "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95)},
+        "latency_ms": {"p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95)},
     }
 
 

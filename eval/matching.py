@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from rag.citations import MARKER
 from rag.text import matching_form
 
 _THOUSANDS = re.compile(r"(?<=\d)[,，](?=\d{3}(?!\d))")
-_CITATION = re.compile(r"[\[【]\s*\d+(?:\s*[,，、\-–]\s*\d+)*\s*[\]】]")
 # Whatever separates two numbers ("1274、860", "1274 204%") must keep them apart.
 _BETWEEN_NUMBERS = re.compile(r"(?<=\d)[^\w%.+\-]+(?=\d)")
 
@@ -35,7 +35,7 @@ def _keep(ch: str) -> bool:
 def normalise(text: str) -> str:
     """Matching form without spaces, punctuation or thousands separators."""
     text = _THOUSANDS.sub("", matching_form(text or ""))
-    text = _BETWEEN_NUMBERS.sub("|", _CITATION.sub(" ", text))
+    text = _BETWEEN_NUMBERS.sub("|", MARKER.sub(" ", text))
     text = "".join(ch for ch in text if _keep(ch))
     # A full stop is punctuation except between digits (1.26万).
     return re.sub(r"\.(?!\d)|(?<!\d)\.", "", text)

@@ -14,11 +14,12 @@ from typing import Iterator
 
 from langchain_core.language_models import BaseChatModel
 
-from rag.citations import Citation, resolve_citations
+from rag.citations import MARKER, Citation, resolve_citations
 from rag.extractive import ExtractiveAnswerer
 from rag.generate import build_answer_chain, excerpt
 from rag.grounding import attribute, check_grounding, figures, shares_a_figure
-from rag.query import QueryAnalysis
+from rag.keywords import KeywordIndex
+from rag.query import QueryAnalysis, QueryAnalyzer
 from rag.retrieve import HybridRetriever, Passage
 
 MODES = ("extractive", "llm")
@@ -28,9 +29,6 @@ LLM_PASSAGES = 3  # excerpts the model sees: the bundled model reads ~75 prompt 
 _LLM_REFUSAL = re.compile(r"未提及|没有提及|未提到|没有提到|无法回答|未找到|没有找到|不包含|没有相关|并未|"
                           r"not (mentioned|stated|provided|given)|(do|does|did) not (mention|say|state|contain|include|provide|give)|no information",
                           re.IGNORECASE)
-
-
-_MARKERS = re.compile(r"[\[【]\s*\d")
 
 
 class QuestionError(ValueError):
@@ -155,16 +153,18 @@ class Answerer:
             notes.append(f"LLM unavailable ({self.unavailable_reason or 'not configured'}); answered extractively")
             mode = "extractive"
 
-        analysis = self.retriever.analyse(question)
-        result = self._refuse_unindexed(analysis, mode, regions, years)
+        snap = self.retriever.snapshot()  # one read of the report list per question
+        analysis = snap.analyzer.run(question)
+        result = self._refuse_unindexed(analysis, snap.analyzer, mode, regions, years)
         if result is None:
-            docs = self.retriever.invoke(question, k=self.k, regions=regions, years=years, analysis=analysis)
+            docs = self.retriever.invoke(question, k=self.k, regions=regions, years=years, analysis=analysis,
+                                         snapshot=snap)
             passages = [Passage.from_document(d) for d in docs]
             if analysis.missing_regions:
                 notes.append(self._missing_note(analysis))
-            result = self._extractive(question, analysis, passages)
+            result = self._extractive(question, analysis, passages, snap.keywords)
             if mode == "llm" and not result.refused:
-                result = yield from self._llm(question, analysis, passages, result)
+                result = yield from self._llm(question, analysis, passages, result, snap.analyzer.place_names())
             else:
                 # Extractive mode, or a question no passage supports: the LLM is not asked to
                 # guess (the extractive coverage is the calibrated evidence check).
@@ -189,21 +189,20 @@ class Answerer:
 
     # --- answer modes --------------------------------------------------------------------
 
-    def _extractive(self, question: str, analysis: QueryAnalysis, passages: list[Passage]) -> AnswerResult:
-        extractive = ExtractiveAnswerer(self.retriever.snapshot().keywords)
-        terms = self.retriever.keyword_tokens(question, analysis)
-        answer = extractive.run(analysis, terms, passages)
+    def _extractive(self, question: str, analysis: QueryAnalysis, passages: list[Passage],
+                    keywords: KeywordIndex) -> AnswerResult:
+        answer = ExtractiveAnswerer(keywords).run(analysis, analysis.terms, passages)
         if answer.refused:
             return AnswerResult(question, self._not_found(analysis), True, [], passages, "extractive")
         text, citations = resolve_citations("\n".join(answer.lines), passages)
         return AnswerResult(question, text, False, citations, passages, "extractive")
 
     def _llm(self, question: str, analysis: QueryAnalysis, passages: list[Passage],
-             fallback: AnswerResult) -> Iterator[str]:
+             fallback: AnswerResult, place_names: dict[str, str]) -> Iterator[str]:
         """Stream the model's answer; return the checked result (or the extractive one on failure)."""
         given = self._llm_passages(analysis, passages, fallback)
         best = {s.split("[")[0] for s in fallback.answer.splitlines()}  # the extractive sentences
-        excerpts = [excerpt(p, self.retriever.keyword_tokens(question, analysis), first=best) for p in given]
+        excerpts = [excerpt(p, analysis.terms, first=best) for p in given]
         pieces: list[str] = []
         try:
             for piece in self._chain.stream({"question": question, "passages": excerpts,
@@ -215,7 +214,7 @@ class Answerer:
             fallback.grounded = True
             return fallback
         raw = "".join(pieces).strip()
-        if _LLM_REFUSAL.search(raw) and not _MARKERS.search(raw):
+        if _LLM_REFUSAL.search(raw) and not MARKER.search(raw):
             # The extractive check found a supporting sentence, so a refusal here is the small
             # model missing it: the cited sentences answer instead.
             fallback.notes.append("the model said the reports do not say it, but a passage does; answered extractively")
@@ -234,7 +233,7 @@ class Answerer:
             return fallback
         by_chunk = {p.id: p for p in given}
         report = check_grounding(text, {c.n: c.text for c in citations}, {c.n: c.region for c in citations},
-                                 self.retriever.analyzer.place_names())
+                                 place_names)
         if not report.grounded:
             kept, kept_citations = resolve_citations(report.answer, [by_chunk[c.chunk_id] for c in citations])
             places_kept = {c.region for c in kept_citations}
@@ -262,13 +261,13 @@ class Answerer:
 
     # --- refusals ------------------------------------------------------------------------
 
-    def _refuse_unindexed(self, analysis: QueryAnalysis, mode: str, regions: list[str] | None,
-                          years: list[int] | None) -> AnswerResult | None:
+    def _refuse_unindexed(self, analysis: QueryAnalysis, analyzer: QueryAnalyzer, mode: str,
+                          regions: list[str] | None, years: list[int] | None) -> AnswerResult | None:
         """A refusal without retrieval when the question names only places or years not indexed."""
         if regions or years or not analysis.refusal_reason:
             return None
         en = analysis.language == "en"
-        available = self.retriever.analyzer.describe_reports(analysis.language)
+        available = analyzer.describe_reports(analysis.language)
         if analysis.refusal_reason == "region":
             places = _join(analysis.missing_regions, analysis.language)
             text = (f"The index has no report for {places}, so this cannot be answered. Reports available: {available}."

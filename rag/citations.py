@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from rag.retrieve import Passage
+if TYPE_CHECKING:  # only for annotations: keeps this module (and eval.matching) light to import
+    from rag.retrieve import Passage
 
 # [1]  [1,2]  [1][2]  【1】  [1-2]: the forms models actually write.
-_MARKER = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、\-–]\s*\d+)*)\s*[\]】]")
+MARKER = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、\-–]\s*\d+)*)\s*[\]】]")
 
 
 @dataclass
@@ -83,7 +85,7 @@ def resolve_citations(answer: str, passages: list[Passage]) -> tuple[str, list[C
                     new.append(order[n])
         return "".join(f"[{m}]" for m in sorted(new))
 
-    text = _MARKER.sub(replace, answer)
+    text = MARKER.sub(replace, answer)
     citations = []
     for old, new in sorted(order.items(), key=lambda item: item[1]):
         p = passages[old - 1]

@@ -53,7 +53,7 @@ def excerpt(passage: Passage, terms: list[str], max_chars: int = EXCERPT_CHARS,
     if len(passage.text) <= max_chars or not sentences:
         return passage
     first = first or set()
-    lead = [i for i, s in enumerate(sentences) if any(s in f or f.endswith(s) or s in f for f in first)]
+    lead = [i for i, s in enumerate(sentences) if any(s in f for f in first)]
     scored = lead + sorted((i for i in range(len(sentences)) if i not in lead),
                            key=lambda i: (-sum(1 for t in terms if t in matching_form(sentences[i])), i))
     keep, used = set(), 0

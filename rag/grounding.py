@@ -100,7 +100,8 @@ def _place_supported(place: str, cited_regions: set[str], cited_forms: list[str]
     return place in provinces
 
 
-def _grounded(figure: Figure, sources: list[Figure]) -> bool:
+def is_grounded(figure: Figure, sources: list[Figure]) -> bool:
+    """Whether a figure equals one of the sources by value (a percentage only a percentage)."""
     return any(abs(figure.value - s.value) <= 1e-6 * max(1.0, abs(s.value)) and figure.percent == s.percent
                for s in sources)
 
@@ -122,7 +123,7 @@ def check_grounding(answer: str, cited_texts: dict[int, str], cited_regions: dic
         numbers = [int(n) for n in _MARKERS.findall(sentence)]
         sources = [f for n in numbers for f in figures(cited_texts.get(n, ""))] if numbers else all_sources
         body = _LIST_NUMBER.sub(r"\1", sentence)
-        missing = [f.text for f in figures(body) if not _grounded(f, sources)]
+        missing = [f.text for f in figures(body) if not is_grounded(f, sources)]
         if numbers and cited_regions is not None and place_names is not None:
             # A place the sentence names must be the cited passage's place (or its province) or
             # appear in the passage: "海南省：…150件[1]" citing Houma's passage is not grounded.
@@ -162,7 +163,7 @@ def attribute(answer: str, passages: list[str]) -> str:
         body = _LIST_NUMBER.sub(r"\1", sentence)
         own, own_grams = figures(body), _bigrams(body)
         if own:
-            candidates = [i for i, fs in enumerate(parsed) if all(_grounded(f, fs) for f in own)]
+            candidates = [i for i, fs in enumerate(parsed) if all(is_grounded(f, fs) for f in own)]
         else:
             candidates = [i for i, g in enumerate(grams)
                           if len(own_grams & g) >= max(4, 0.4 * len(own_grams))]
@@ -178,4 +179,4 @@ def attribute(answer: str, passages: list[str]) -> str:
 def shares_a_figure(answer: str, reference: str) -> bool:
     """Whether the answer states at least one figure (by value) that the reference states."""
     ref = figures(reference)
-    return any(_grounded(f, ref) for f in figures(answer))
+    return any(is_grounded(f, ref) for f in figures(answer))

@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from rag.glossary import english_to_chinese
 from rag.index import ReportRecord
+from rag.keywords import question_terms
 from rag.places import Gazetteer, short_name
 from rag.text import arabic_years, matching_form
 
@@ -49,6 +51,8 @@ class QueryAnalysis:
         missing_years: named years for which no report of the named places exists.
         filter_years: the years to filter retrieval on (the named years that exist).
         topic: the normalised question without its place names and years (what it asks about).
+        terms: the topic's search terms, without question words (哪些/几个/多少); for English
+            questions, the Chinese terms the glossary gives.
         place_spans: where indexed places are named in ``normalised`` (start, end).
     """
 
@@ -64,6 +68,7 @@ class QueryAnalysis:
     missing_years: list[int] = field(default_factory=list)
     filter_years: list[int] = field(default_factory=list)
     topic: str = ""
+    terms: list[str] = field(default_factory=list)
     place_spans: list[tuple[int, int]] = field(default_factory=list)
 
     @property
@@ -129,6 +134,11 @@ class QueryAnalyzer:
             if len(short) >= 2:
                 self._aliases.setdefault(short, region)
             self._english[_pinyin(short)] = region
+        # A province holding indexed places (山西省 -> 太原市, 侯马市) means those places.
+        self._provinces: dict[str, list[str]] = {}
+        for r in self.reports:
+            if r.province and r.region not in self._provinces.setdefault(r.province, []):
+                self._provinces[r.province].append(r.region)
 
     # --- public --------------------------------------------------------------------------
 
@@ -144,6 +154,8 @@ class QueryAnalyzer:
         for start, end in spans:
             topic[start:end] = " " * (end - start)
         analysis.topic = _YEAR.sub(" ", "".join(topic))
+        analysis.terms = question_terms(english_to_chinese(analysis.topic) if analysis.language == "en"
+                                        else analysis.topic)
         analysis.regions = named
         analysis.missing_regions = outside
         analysis.years = sorted({int(y) for y in _YEAR.findall(normalised)})
@@ -193,14 +205,7 @@ class QueryAnalyzer:
                 found.append((m.start(), region))
                 taken.append((m.start(), m.end()))
 
-        # A province holding indexed places (山西省 -> 太原市, 侯马市) means those places.
-        provinces: dict[str, list[str]] = {}
-        for r in self.reports:
-            if r.province:
-                provinces.setdefault(r.province, [])
-                if r.region not in provinces[r.province]:
-                    provinces[r.province].append(r.region)
-        for province, regions in provinces.items():
+        for province, regions in self._provinces.items():
             for alias in {matching_form(province), short_name(matching_form(province))}:
                 for m in re.finditer(re.escape(alias), text):
                     if len(alias) >= 2 and free(m.start(), m.end()):

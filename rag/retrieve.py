@@ -18,8 +18,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
 from rag.index import ReportIndex
-from rag.glossary import english_to_chinese
-from rag.keywords import KeywordIndex, question_terms
+from rag.keywords import KeywordIndex
 from rag.places import Gazetteer
 from rag.query import QueryAnalysis, QueryAnalyzer
 from rag.text import matching_form
@@ -76,9 +75,9 @@ def metadata_filter(regions: list[str] | None = None, years: list[int] | None = 
 class _Snapshot:
     """The committed chunks of the index, with a BM25 index over them, for one set of report versions."""
 
-    def __init__(self, index: ReportIndex):
-        self.reports = index.reports()
-        self.key = tuple(sorted((r.doc_id, r.version) for r in self.reports))
+    def __init__(self, index: ReportIndex, reports: list, key: tuple):
+        self.reports = reports
+        self.key = key
         committed = set(self.key)
         got = index.collection.get(include=["documents", "metadatas"])
         self.documents: dict[str, Document] = {}
@@ -123,31 +122,35 @@ class HybridRetriever(BaseRetriever):
 
     def snapshot(self) -> _Snapshot:
         """The current committed chunks (rebuilt when reports were added, changed or removed)."""
-        key = tuple(sorted((r.doc_id, r.version) for r in self.index.reports()))
+        reports = self.index.reports()
+        key = tuple(sorted((r.doc_id, r.version) for r in reports))
         if self._snapshot is None or self._snapshot.key != key:
-            self._snapshot = _Snapshot(self.index)
+            self._snapshot = _Snapshot(self.index, reports, key)
         return self._snapshot
 
     @property
     def analyzer(self) -> QueryAnalyzer:
         return self.snapshot().analyzer
 
-    def analyse(self, question: str) -> QueryAnalysis:
-        return self.analyzer.run(question)
-
     # --- LangChain entry point -----------------------------------------------------------
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, regions: list[str] | None = None,
                                 years: list[int] | None = None,
-                                analysis: QueryAnalysis | None = None) -> list[Document]:
-        """Passages for ``query``; ``regions``/``years`` override what the question names."""
+                                analysis: QueryAnalysis | None = None,
+                                snapshot: _Snapshot | None = None) -> list[Document]:
+        """Passages for ``query``; ``regions``/``years`` override what the question names.
+
+        ``analysis`` and ``snapshot`` let a caller that already has them (the answerer) skip
+        reading the index's report list again.
+        """
         k = self.k if k is None else k
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         if not query or not query.strip():
             raise ValueError("the question is empty")
-        analysis = analysis or self.analyse(query)
+        snap = snapshot or self.snapshot()
+        analysis = analysis or snap.analyzer.run(query)
         regions = resolve_regions(regions) if regions else list(analysis.regions)
         years = [int(y) for y in years] if years else list(analysis.filter_years)
         if not regions and not years and analysis.refusal_reason:
@@ -156,24 +159,23 @@ class HybridRetriever(BaseRetriever):
             self._store = self.index.vectorstore()
         vector = self.index.embeddings.embed_query(query)  # once, shared by every per-place search
         if len(regions) > 1 or (analysis.scope == "all" and not regions):
-            places = regions or sorted({r.region for r in self.snapshot().reports if r.region})
-            return self._per_place(query, vector, analysis, places, years, k)
-        return self._search(query, vector, analysis, regions, years, k)
+            places = regions or sorted({r.region for r in snap.reports if r.region})
+            return self._per_place(snap, vector, analysis, places, years, k)
+        return self._search(snap, vector, analysis, regions, years, k)
 
     # --- parts ---------------------------------------------------------------------------
 
-    def _per_place(self, query: str, vector: list[float], analysis: QueryAnalysis, places: list[str],
+    def _per_place(self, snap: _Snapshot, vector: list[float], analysis: QueryAnalysis, places: list[str],
                    years: list[int], k: int) -> list[Document]:
         """Search each place on its own, then interleave: rank 1 of every place, then rank 2..."""
-        lists = [self._search(query, vector, analysis, [place], years, k) for place in places]
+        lists = [self._search(snap, vector, analysis, [place], years, k) for place in places]
         merged: list[Document] = []
         for rank in range(k):
             merged.extend(docs[rank] for docs in lists if rank < len(docs))
         return merged[:max(k, len(places))]
 
-    def _search(self, query: str, vector: list[float], analysis: QueryAnalysis, regions: list[str],
+    def _search(self, snap: _Snapshot, vector: list[float], analysis: QueryAnalysis, regions: list[str],
                 years: list[int], k: int) -> list[Document]:
-        snap = self.snapshot()
         where = metadata_filter(regions, years)
         dense = self._store.similarity_search_by_vector_with_relevance_scores(
             vector, k=self.candidates, filter=where)
@@ -185,20 +187,9 @@ class HybridRetriever(BaseRetriever):
             return ((not region_set or meta.get("region") in region_set)
                     and (not year_set or meta.get("year") in year_set))
 
-        terms = self.keyword_tokens(query, analysis)
+        terms = analysis.terms  # places and years are left out: the filters cover them
         hits = snap.keywords.search(terms, k=self.candidates, where=accepts) if terms else []
         return self._fuse(snap, dense_ranked, [(h.id, h.score) for h in hits], k)
-
-    def keyword_tokens(self, query: str, analysis: QueryAnalysis) -> list[str]:
-        """The question's search terms: its topic's tokens without question words.
-
-        Place names and years are left out (the filters cover them), and so are words like
-        哪些/几个/多少 that only make it a question.
-        """
-        topic = analysis.topic or query
-        if analysis.language == "en":
-            topic = english_to_chinese(topic)
-        return question_terms(topic)
 
     def _fuse(self, snap: _Snapshot, dense: list[tuple[str, float]], keyword: list[tuple[str, float]],
               k: int) -> list[Document]:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def server_process(command: list[str], ready_url: str, log_path: Path, start_timeout: float = 60):
+    """Run a real server process until the block ends; returns once ``ready_url`` answers.
+
+    Its output goes to ``log_path`` (never to an unread pipe: a full pipe blocks the server),
+    and is shown if it fails to start.
+    """
+    log = open(log_path, "w")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + start_timeout
+        while True:
+            try:
+                urllib.request.urlopen(ready_url, timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"{command[0]} did not start: {log_path.read_text()[-2000:]}")
+                time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real `chroma run` server on a free loopback port; yields its URL."""
@@ -84,25 +111,10 @@ def chroma_server(tmp_path_factory):
     assert exe.exists(), "the chroma CLI is missing from the virtualenv"
     port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
-    log = open(path / "server.log", "w")
-    proc = subprocess.Popen([str(exe), "run", "--path", str(path / "db"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"chroma run did not start: {(path / 'server.log').read_text()}")
-                time.sleep(0.3)
+    command = [str(exe), "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)]
+    with server_process(command, f"{url}/api/v2/heartbeat", path / "server.log"):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="session")

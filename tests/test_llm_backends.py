@@ -7,12 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, server_process
 from rag.answer import Answerer
 from rag.bundled_model import SHA256, is_installed, model_path
 from rag.config import Settings
@@ -79,29 +77,13 @@ def test_follow_up_questions_through_the_chat_chain(local_answerer):
 def openai_server(tmp_path_factory):
     """The bundled model behind llama.cpp's OpenAI-compatible server on a free loopback port."""
     port = free_port()
-    # The server logs a lot: to a file, never to an unread pipe (a full pipe blocks it).
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model_path()),
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-                             "--n_threads", str(os.cpu_count() or 2), "--model_alias", "qwen-bundled"],
-                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}")
-                time.sleep(0.5)
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path()), "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2),
+               "--model_alias", "qwen-bundled"]
+    with server_process(command, f"{url}/models", tmp_path_factory.mktemp("llama-server") / "server.log",
+                        start_timeout=120):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def test_openai_compatible_server(retriever, openai_server):
