@@ -174,12 +174,14 @@ def test_expected_answers_are_in_the_reports(question_file, reports):
 def test_project_set_size_and_mix():
     questions = _load(PROJECT_SET)
     kinds = Counter(q["kind"] for q in questions)
-    assert len(questions) >= 40, f"only {len(questions)} questions"
+    assert len(questions) >= 120, f"only {len(questions)} questions"
     assert set(kinds) == KINDS, f"kinds present: {dict(kinds)}"
+    minimum = {"fact": 50, "compare": 25, "list": 15, "unanswerable": 20}
+    assert all(kinds[k] >= n for k, n in minimum.items()), f"kinds: {dict(kinds)}, need {minimum}"
     traditional = [q["id"] for q in questions if detect_script(q["question"]) == "zh-Hant"]
     english = [q["id"] for q in questions if _is_english(q["question"])]
-    assert len(traditional) >= 5, f"traditional-character questions: {traditional}"
-    assert len(english) >= 5, f"English questions: {english}"
+    assert len(traditional) >= 10, f"traditional-character questions: {traditional}"
+    assert len(english) >= 10, f"English questions: {english}"
 
 
 def test_language_detection_helpers():
