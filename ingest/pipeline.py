@@ -53,6 +53,7 @@ class IngestSummary:
     embedded_chunks: int = 0
     pruned: list[str] = field(default_factory=list)
     repaired_chunks: int = 0
+    backfilled_figures: int = 0  # reports whose figures were extracted from stored chunks
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.results if r.status in statuses)
@@ -168,6 +169,8 @@ class Ingestor:
         summary = IngestSummary()
         self.index.check_embeddings()
         summary.repaired_chunks = self.index.repair()
+        # Indexes built before figures were extracted get them from their stored chunks.
+        summary.backfilled_figures = self.index.backfill_figures()
         files, problems = discover(paths)
         summary.results.extend(problems)
         existing = {r.source: r for r in self.index.reports()}

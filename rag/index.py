@@ -6,6 +6,12 @@ chunk by chunk and its chunk 0 goes in last: chunk 0 is the commit marker. Listi
 only chunk-0 records, so a half-written version (a crash, a kill) is never listed, and
 ``repair()`` deletes its leftovers. A changed report's old version is deleted only after the
 new one is committed.
+
+A second collection, ``<collection>_figures``, holds every figure the reports state (see
+``rag.figures``), one record per figure, keyed by the same report version and embedded by its
+metric phrase, so comparisons can look figures up by metric. It lives in Chroma beside the
+chunks (not in a local SQLite file) so that several app processes sharing one Chroma server
+see the same figures, and a report's figures come and go with its chunks.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag.config import Settings
 from rag.embeddings import batched
+from rag.figures import Figure, extract_figures
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -145,6 +152,7 @@ class ReportIndex:
         self.embeddings = embeddings
         self.client = _client(settings)
         self._collection = None
+        self._figures = None
 
     @property
     def location(self) -> str:
@@ -160,6 +168,18 @@ class ReportIndex:
                 embedding_function=None,  # never chromadb's default: it downloads a model
             )
         return self._collection
+
+    @property
+    def figures_collection(self):
+        """The figures of every report (``rag.figures.Figure`` records with report fields)."""
+        if self._figures is None:
+            self._figures = self.client.get_or_create_collection(
+                f"{self.settings.collection}_figures",
+                metadata={"schema": SCHEMA_VERSION},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+        return self._figures
 
     @property
     def embedding_model(self) -> str | None:
@@ -215,6 +235,56 @@ class ReportIndex:
                 for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(docs, key=lambda d: d.metadata["chunk_index"])
 
+    def figures(self, report: ReportRecord, include_embeddings: bool = False) -> list[tuple[Figure, dict]]:
+        """The figures of a report's committed version: (figure, metadata) pairs in reading order."""
+        got = self.figures_collection.get(
+            where={"$and": [{"doc_id": report.doc_id}, {"version": report.version}]},
+            include=["metadatas", "embeddings"] if include_embeddings else ["metadatas"])
+        pairs = []
+        for i, meta in enumerate(got["metadatas"]):
+            figure = Figure(**{k: meta[k] for k in Figure.__dataclass_fields__ if k in meta})
+            if include_embeddings:
+                meta = {**meta, "embedding": got["embeddings"][i]}
+            pairs.append((figure, meta))
+        return sorted(pairs, key=lambda p: (p[1]["chunk_index"], p[0].start))
+
+    def _write_figures(self, report: ReportRecord, chunks: Sequence["ChunkRecord"]) -> int:
+        """Extract and store the figures of a report version's chunks; returns how many."""
+        base = {k: v for k, v in (("doc_id", report.doc_id), ("version", report.version),
+                                  ("region", report.region), ("year", report.year)) if v is not None}
+        records = []
+        for chunk in chunks:
+            cid = chunk_id(report.doc_id, report.version, chunk.chunk_index)
+            for n, figure in enumerate(extract_figures(chunk.text)):
+                records.append((f"{cid}:f{n:03d}", figure,
+                                {**base, **figure.to_dict(), "chunk_id": cid, "chunk_index": chunk.chunk_index}))
+        for batch in batched(records, min(WRITE_BATCH * 4, self.client.get_max_batch_size())):
+            self.figures_collection.upsert(
+                ids=[r[0] for r in batch],
+                embeddings=self.embeddings.embed_documents([r[1].metric or r[1].sentence for r in batch]),
+                documents=[r[1].metric for r in batch],
+                metadatas=[r[2] for r in batch],
+            )
+        return len(records)
+
+    def backfill_figures(self) -> int:
+        """Extract figures for committed reports that have none stored (indexes built before figures).
+
+        Returns the number of reports filled in.
+        """
+        self.check_embeddings()
+        filled = 0
+        for report in self.reports():
+            has = self.figures_collection.get(where={"$and": [{"doc_id": report.doc_id},
+                                                              {"version": report.version}]}, limit=1, include=[])
+            if has["ids"]:
+                continue
+            chunks = [ChunkRecord(text=d.page_content, embed_text="", chunk_index=d.metadata["chunk_index"],
+                                  char_start=0, char_end=0) for d in self.chunks(report.doc_id)]
+            if self._write_figures(report, chunks):
+                filled += 1
+        return filled
+
     # --- writing -------------------------------------------------------------------------
 
     def add_report(self, report: ReportRecord, chunks: Sequence[ChunkRecord],
@@ -232,7 +302,8 @@ class ReportIndex:
         report.chunks = len(chunks)
         report.added_at = report.added_at or _dt.datetime.now().isoformat(timespec="seconds")
         base = report.metadata()
-        # Chunk 0 last: it commits the version.
+        # Figures first, chunk 0 last: chunk 0 commits the version, figures and all.
+        self._write_figures(report, chunks)
         ordered = sorted(chunks, key=lambda c: c.chunk_index == 0)
         limit = min(WRITE_BATCH, self.client.get_max_batch_size())
         for batch in batched(ordered, limit):
@@ -245,8 +316,9 @@ class ReportIndex:
             )
             if on_batch:
                 on_batch(len(batch))
-        self.collection.delete(where={"$and": [{"doc_id": report.doc_id},
-                                               {"version": {"$ne": report.version}}]})
+        older = {"$and": [{"doc_id": report.doc_id}, {"version": {"$ne": report.version}}]}
+        self.collection.delete(where=older)
+        self.figures_collection.delete(where=older)
 
     def remove_report(self, doc_id: str) -> int:
         """Delete every chunk of a report; returns how many were deleted."""
@@ -254,6 +326,7 @@ class ReportIndex:
         if got["ids"]:
             for batch in batched(got["ids"], self.client.get_max_batch_size()):
                 self.collection.delete(ids=batch)
+        self.figures_collection.delete(where={"doc_id": doc_id})
         return len(got["ids"])
 
     def update_report(self, doc_id: str, **fields) -> ReportRecord:
@@ -274,6 +347,13 @@ class ReportIndex:
         metas = [{**m, **{k: v for k, v in fields.items() if v is not None}} for m in got["metadatas"]]
         for ids, meta in zip(batched(got["ids"], WRITE_BATCH), batched(metas, WRITE_BATCH)):
             self.collection.update(ids=ids, metadatas=meta)
+        figures = self.figures_collection.get(where={"$and": [{"doc_id": doc_id}, {"version": record.version}]},
+                                              include=["metadatas"])
+        changed = {k: v for k, v in fields.items() if k in ("region", "year") and v is not None}
+        if figures["ids"] and changed:
+            metas = [{**m, **changed} for m in figures["metadatas"]]
+            for ids, meta in zip(batched(figures["ids"], WRITE_BATCH * 4), batched(metas, WRITE_BATCH * 4)):
+                self.figures_collection.update(ids=ids, metadatas=meta)
         return self.report(doc_id)
 
     def repair(self) -> int:
@@ -287,15 +367,21 @@ class ReportIndex:
                    if (m.get("doc_id"), m.get("version")) not in committed]
         for batch in batched(orphans, self.client.get_max_batch_size()):
             self.collection.delete(ids=batch)
+        figures = self.figures_collection.get(include=["metadatas"])
+        stray = [i for i, m in zip(figures["ids"], figures["metadatas"])
+                 if (m.get("doc_id"), m.get("version")) not in committed]
+        for batch in batched(stray, self.client.get_max_batch_size()):
+            self.figures_collection.delete(ids=batch)
         return len(orphans)
 
     def drop(self) -> None:
         """Delete the whole collection (used by ``rag ingest --rebuild``)."""
-        try:
-            self.client.delete_collection(self.settings.collection)
-        except Exception:  # chromadb raises different types for "does not exist" across versions
-            pass
-        self._collection = None
+        for name in (self.settings.collection, f"{self.settings.collection}_figures"):
+            try:
+                self.client.delete_collection(name)
+            except Exception:  # chromadb raises different types for "does not exist" across versions
+                pass
+        self._collection = self._figures = None
 
     def stats(self) -> dict:
         by_doc: dict[str, int] = defaultdict(int)
