@@ -10,12 +10,14 @@ latency percentiles.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from itertools import permutations
 from pathlib import Path
 from typing import Callable, Iterable
 
 from eval.matching import contains, matches_all_groups
-from rag.grounding import answer_figures, figures, is_grounded
+from rag.grounding import Figure, answer_figures, figures, is_grounded
 
 KINDS = ("fact", "compare", "list", "unanswerable")
 RECALL_AT = (1, 3, 5, 8)
@@ -60,15 +62,32 @@ def load_questions(path: str | Path) -> list[Question]:
         if qid in seen:
             raise QuestionSetError(f"{path}:{number}: duplicate id {qid!r}")
         seen.add(qid)
-        kind = row.get("kind") or ("fact" if row.get("answerable", True) else "unanswerable")
-        answerable = bool(row.get("answerable", kind != "unanswerable"))
-        groups = [g if isinstance(g, list) else [g] for g in row.get("must_include") or []]
+        kind = str(row.get("kind") or ("fact" if row.get("answerable", True) else "unanswerable"))
+        answerable = _flag(row.get("answerable", kind != "unanswerable"))
+        groups = [g if isinstance(g, list) else [g] for g in _as_list(row.get("must_include"))]
+        try:
+            years = [int(y) for y in _as_list(row.get("years"))]
+        except (TypeError, ValueError) as exc:
+            raise QuestionSetError(f"{path}:{number}: \"years\" must hold years like 2024 ({exc})") from exc
         questions.append(Question(id=qid, question=row["question"], kind=kind, answerable=answerable,
-                                  must_include=[[str(a) for a in g] for g in groups],
-                                  evidence=[str(e) for e in row.get("evidence") or []],
-                                  regions=list(row.get("regions") or []),
-                                  years=[int(y) for y in row.get("years") or []]))
+                                  must_include=[[str(a) for a in g if str(a).strip()] for g in groups if g],
+                                  evidence=[str(e) for e in _as_list(row.get("evidence")) if str(e).strip()],
+                                  regions=[str(r) for r in _as_list(row.get("regions"))],
+                                  years=years))
     return questions
+
+
+def _as_list(value) -> list:
+    # Hand-written sets say "regions": "太原市" as often as ["太原市"]; a bare value is a list of one.
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _flag(value) -> bool:
+    if isinstance(value, str):  # "false" in a hand-edited file means false
+        return value.strip().lower() not in ("false", "no", "0", "")
+    return bool(value)
 
 
 def score(question: Question, result: dict) -> dict:
@@ -92,9 +111,12 @@ def score(question: Question, result: dict) -> dict:
         stated = answer_figures(result.get("answer", ""))
         if stated:
             sources = [f for text in cited for f in figures(text)]
-            held = sum(is_grounded(f, sources) for f in stated)
+            held = [f for f in stated if is_grounded(f, sources)]
             scored["figures"] = len(stated)
-            scored["grounded_figures"] = held
+            scored["grounded_figures"] = len(held)
+            computed = sum(is_computed(f, held) for f in stated if not is_grounded(f, sources))
+            if computed:
+                scored["computed_figures"] = computed
     if question.evidence:
         for k in RECALL_AT:
             found = sum(any(contains(c, e) for c in contexts[:k]) for e in question.evidence)
@@ -105,6 +127,34 @@ def score(question: Question, result: dict) -> dict:
             holding = sum(any(contains(c, e) for e in question.evidence) for c in cited)
             scored["citation_precision"] = holding / len(cited)
     return scored
+
+
+def _decimals(figure: Figure) -> int:
+    number = re.sub(r"[^\d.]", "", figure.text.replace(",", ""))
+    return len(number.split(".")[1]) if "." in number else 0
+
+
+def is_computed(figure: Figure, bases: list[Figure]) -> bool:
+    """Whether ``figure`` is a sum, difference, ratio or percentage change of two ``bases``
+    (the answer's grounded figures), to the precision it is written with.
+
+    Comparison answers state "多14280件，约为其16.14倍" (15223 − 943, 15223 / 943): such a figure is
+    in no passage, but it is computed from figures that are.
+    """
+    scale = 1e4 if "万" in figure.text else 1e8 if "亿" in figure.text else 1.0
+    tolerance = 0.5 * 10 ** -_decimals(figure) * scale + 1e-9
+    for a, b in permutations(bases, 2):
+        if a.percent != b.percent:
+            continue
+        if a.percent:  # percentage points between two shares
+            candidates = [a.value - b.value]
+        elif figure.percent:
+            candidates = [a.value / b.value * 100, (a.value - b.value) / b.value * 100] if b.value else []
+        else:
+            candidates = [a.value + b.value, a.value - b.value] + ([a.value / b.value] if b.value else [])
+        if any(abs(c - figure.value) <= tolerance for c in candidates):
+            return True
+    return False
 
 
 def _mean(values: Iterable[float]) -> float | None:
@@ -138,9 +188,11 @@ def metrics(questions: list[Question], results: list[dict]) -> dict:
         "evidence_recall": {f"@{k}": _mean(r[f"evidence_recall@{k}"] for r in with_evidence) for k in RECALL_AT},
         "citation_recall": _mean(r["citation_recall"] for r in with_evidence if not r.get("refused")),
         "citation_precision": _mean(r["citation_precision"] for r in results if "citation_precision" in r),
-        "grounded_figure_rate": (round(sum(r.get("grounded_figures", 0) for r in results)
-                                       / sum(r.get("figures", 0) for r in results), 4)
+        # Figures computed from cited ones (differences, ratios) count as grounded; how many is shown.
+        "grounded_figure_rate": (round(sum(r.get("grounded_figures", 0) + r.get("computed_figures", 0)
+                                           for r in results) / sum(r.get("figures", 0) for r in results), 4)
                                  if any(r.get("figures") for r in results) else None),
+        "computed_figures": sum(r.get("computed_figures", 0) for r in results),
         "answered_by": {mode: sum(1 for r in results if r.get("mode") == mode)
                         for mode in sorted({r.get("mode") for r in results if r.get("mode")})},
         "refusal_precision": round(refused_right / refused_all, 4) if refused_all else None,
@@ -150,12 +202,16 @@ def metrics(questions: list[Question], results: list[dict]) -> dict:
 
 
 def run_questions(questions: list[Question], answer: Callable[[Question], dict],
-                  progress: bool = True) -> list[dict]:
-    """Answer and score every question; ``answer`` returns a result dict for one question."""
+                  progress: bool = True, desc: str = "eval") -> list[dict]:
+    """Answer and score every question; ``answer`` returns a result dict for one question.
+
+    Args:
+        progress: show a progress bar (on stderr) labelled ``desc``.
+    """
     from tqdm import tqdm
 
     results = []
-    for question in tqdm(questions, desc="eval", unit="q", disable=not progress):
+    for question in tqdm(questions, desc=desc, unit="q", disable=not progress):
         try:
             result = answer(question)
         except Exception as exc:  # one broken question must not end the run
@@ -182,12 +238,14 @@ def format_metrics(m: dict) -> str:
     lines.append(f"citation recall {pct(m['citation_recall'])}   citation precision {pct(m['citation_precision'])}")
     lines.append(f"refusal precision {pct(m['refusal_precision'])}   refusal recall {pct(m['refusal_recall'])}")
     answered = ", ".join(f"{mode} {n}" for mode, n in m.get("answered_by", {}).items())
-    lines.append(f"grounded figures {pct(m.get('grounded_figure_rate'))}   answered by: {answered or '-'}")
+    computed = f" ({m['computed_figures']} computed from cited ones)" if m.get("computed_figures") else ""
+    lines.append(f"grounded figures {pct(m.get('grounded_figure_rate'))}{computed}   answered by: {answered or '-'}")
     lines.append(f"latency p50 {m['latency_ms']['p50']} ms   p95 {m['latency_ms']['p95']} ms")
     return "\n".join(lines)
 
 
 def write_results(results: list[dict], path: str | Path) -> None:
+    """One scored result per line, UTF-8 JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
@@ -195,15 +253,60 @@ def write_results(results: list[dict], path: str | Path) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def write_report(questions: list[Question], results: list[dict], m: dict, directory: str | Path) -> Path:
-    """``results.jsonl``, ``metrics.json`` and ``summary.md`` in ``directory``."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_results(results, directory / "results.jsonl")
-    (directory / "metrics.json").write_text(json.dumps(m, ensure_ascii=False, indent=2), encoding="utf-8")
-    failures = [r for r in results if not r["correct"]]
-    lines = ["# Evaluation", "", "```", format_metrics(m), "```", "", f"## Failures ({len(failures)})", ""]
-    for r in failures:
-        lines.append(f"- `{r['id']}` ({r['kind']}) {r['question']} — {r['failure']}")
-    (directory / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return directory
+def load_results(path: str | Path) -> list[dict]:
+    """Scored results from a ``results.jsonl`` (``rag eval --out``), or from a report folder holding one.
+
+    A folder written by ``--pipeline both`` holds ``project/`` and ``naive/``: the project's results are read.
+
+    Raises:
+        QuestionSetError: no such file, a line is not JSON, or a row has no ``id``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path / "results.jsonl", path / "project" / "results.jsonl"):
+            if candidate.is_file():
+                path = candidate
+                break
+        else:
+            raise QuestionSetError(f"{path}: a folder without results.jsonl (expected a `rag eval --report` folder)")
+    if not path.is_file():
+        raise QuestionSetError(f"{path}: no such results file")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise QuestionSetError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or row.get("id") in (None, "") or "correct" not in row:
+            raise QuestionSetError(f"{path}:{number}: each result needs an \"id\" and a \"correct\" field "
+                                   "(write results with `rag eval --out`)")
+        rows.append(row)
+    return rows
+
+
+def questions_from_results(rows: list[dict]) -> list[Question]:
+    """The questions behind scored results (kind and answerable are copied into every result)."""
+    questions = []
+    for row in rows:
+        kind = str(row.get("kind") or "fact")
+        questions.append(Question(id=str(row["id"]), question=str(row.get("question", "")), kind=kind,
+                                  answerable=_flag(row.get("answerable", kind != "unanswerable"))))
+    return questions
+
+
+def flat_metrics(m: dict) -> dict[str, float | None]:
+    """The metrics as one ordered row of named numbers (side-by-side tables, compare, deltas)."""
+    row: dict[str, float | None] = {"accuracy": m.get("accuracy")}
+    for kind, values in m.get("by_kind", {}).items():
+        row[f"accuracy {kind}"] = values.get("accuracy")
+    for k, value in m.get("evidence_recall", {}).items():
+        row[f"evidence recall{k}"] = value
+    for name in ("citation_recall", "citation_precision", "refusal_precision", "refusal_recall",
+                 "grounded_figure_rate"):
+        row[name.replace("_", " ")] = m.get(name)
+    latency = m.get("latency_ms", {})
+    row["latency p50 ms"] = latency.get("p50")
+    row["latency p95 ms"] = latency.get("p95")
+    return row

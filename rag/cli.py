@@ -177,26 +177,106 @@ def cmd_chat(args, settings: Settings) -> int:
 
 
 def cmd_eval(args, settings: Settings) -> int:
-    from eval.harness import format_metrics, load_questions, metrics, run_questions, write_report, write_results
+    from datetime import datetime
+
+    from eval.harness import format_metrics, load_questions, metrics, run_questions, write_results
+    from eval.report import side_by_side, write_comparison_report, write_report
     from rag.answer import Answerer
 
     questions = load_questions(args.questions)
     answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k)
     mode = args.mode or answerer.default_mode
-    print(f"{len(questions)} questions from {args.questions}, mode {mode}", file=sys.stderr)
-    results = run_questions(questions, lambda q: answerer.run(q.question, mode=mode, id=q.id).to_dict(),
-                            progress=not args.quiet)
-    summary = metrics(questions, results)
+    judge = _judge(answerer, settings) if args.judge else None
+    pipelines = ["project", "naive"] if args.pipeline == "both" else [args.pipeline]
+    print(f"{len(questions)} questions from {args.questions}, mode {mode}, pipeline {args.pipeline}", file=sys.stderr)
+    run = {"questions": args.questions, "mode": mode, "pipeline": args.pipeline, "k": args.k,
+           "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+           "command": "rag " + " ".join(args.argv)}
+    runs = {}
+    for name in pipelines:
+        if name == "project":
+            def answer(q, mode=mode):
+                return {**answerer.run(q.question, mode=mode, id=q.id).to_dict(), "pipeline": "project"}
+        else:
+            from eval.naive import NaivePipeline
+
+            naive = NaivePipeline.from_answerer(answerer)
+            if naive.build():
+                print(f"built the naive baseline's collection {naive.collection_name!r}", file=sys.stderr)
+            answer = lambda q, naive=naive: naive.run(q.question, mode=mode, id=q.id)  # noqa: E731
+        results = run_questions(questions, answer, progress=not args.quiet, desc=name)
+        m = metrics(questions, results)
+        if judge is not None:
+            from eval.judge import judge_results
+
+            m["judge"] = judge_results(results, judge, progress=not args.quiet)
+        runs[name] = (questions, results, m)
     if args.out:
-        write_results(results, args.out)
+        for i, (name, (_, results, _)) in enumerate(runs.items()):
+            path = args.out if i == 0 else _suffixed(args.out, name)
+            write_results(results, path)
     if args.report:
-        write_report(questions, results, summary, args.report)
-    print(format_metrics(summary))
-    failures = [r for r in results if not r["correct"]]
-    if failures and not args.quiet:
-        print(f"\nfailures ({len(failures)}):")
-        for r in failures:
-            print(f"  {r['id']:<10} {r['failure']}")
+        if len(runs) > 1:
+            write_comparison_report(runs, args.report, run=run)
+        else:
+            (name, (qs, results, m)), = runs.items()
+            write_report(qs, results, m, args.report, run=run, name=name)
+    if len(runs) > 1:
+        print(side_by_side({name: m for name, (_, _, m) in runs.items()}))
+    else:
+        print(format_metrics(next(iter(runs.values()))[2]))
+    for name, (_, results, m) in runs.items():
+        if m.get("judge"):
+            from eval.report import format_judge
+
+            print(f"\nLLM judge, {name} (separate from the exact-match metrics):\n{format_judge(m['judge'])}")
+        failures = [r for r in results if not r["correct"]]
+        if failures and not args.quiet:
+            print(f"\n{name} failures ({len(failures)}):")
+            for r in failures:
+                print(f"  {r['id']:<10} {r['failure']}")
+    if args.report:
+        print(f"\nreport: {args.report}/summary.md", file=sys.stderr)
+    return 0
+
+
+def _judge(answerer, settings: Settings):
+    from eval.judge import Judge
+    from rag.llm import ChatModelUnavailable, make_chat_model
+
+    chat_model = answerer.chat_model
+    if chat_model is None:
+        try:
+            chat_model = make_chat_model(settings)
+        except ChatModelUnavailable as exc:
+            raise ValueError(f"--judge needs an LLM (RAG_LLM=local or openai): {exc}") from exc
+    return Judge(chat_model)
+
+
+def _suffixed(path: str, name: str) -> str:
+    """results.jsonl -> results.naive.jsonl"""
+    from pathlib import Path
+
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.{name}{p.suffix or '.jsonl'}"))
+
+
+def cmd_eval_compare(args, settings: Settings) -> int:
+    import json
+
+    from eval.compare import compare_paths, format_comparison
+
+    comparison = compare_paths(args.a, args.b)
+    if args.json:
+        from eval.harness import flat_metrics
+
+        print(json.dumps({"a": args.a, "b": args.b, "fixed": [r["id"] for r in comparison.fixed],
+                          "broken": [r["id"] for r in comparison.broken], "reworded": comparison.reworded,
+                          "only_a": comparison.only_a, "only_b": comparison.only_b,
+                          "metrics_a": flat_metrics(comparison.metrics_a),
+                          "metrics_b": flat_metrics(comparison.metrics_b)}, ensure_ascii=False, indent=2))
+    else:
+        print(format_comparison(comparison))
     return 0
 
 
@@ -251,11 +331,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=8)
     p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("eval", help="run a question set and print its metrics")
+    p = sub.add_parser("eval", help="run a question set and print its metrics (`rag eval compare A B`: two runs)",
+                       epilog="rag eval compare A B: the questions that changed between two runs "
+                              "(results files or report folders) and the metric deltas")
     p.add_argument("questions", metavar="QUESTIONS.jsonl")
-    p.add_argument("--out", metavar="RESULTS.jsonl", help="write one result per question")
+    p.add_argument("--out", metavar="RESULTS.jsonl",
+                   help="write one result per question (with --pipeline both, the naive run goes to RESULTS.naive.jsonl)")
     p.add_argument("--mode", choices=["extractive", "llm"])
-    p.add_argument("--report", metavar="DIR", help="write results.jsonl, metrics.json and summary.md")
+    p.add_argument("--report", metavar="DIR",
+                   help="write results.jsonl, metrics.json, summary.md and PNG charts (both: one folder per pipeline)")
+    p.add_argument("--pipeline", choices=["project", "naive", "both"], default="project",
+                   help="project (default), naive (the LangChain tutorial baseline), or both side by side")
+    p.add_argument("--judge", action="store_true", help="also let the LLM judge each answer sentence against its citations")
     p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
@@ -267,17 +354,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_compare_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag eval compare",
+                                     description="The questions that changed between two evaluation runs, and the metric deltas.")
+    parser.add_argument("a", metavar="A", help="results.jsonl or a `rag eval --report` folder (before)")
+    parser.add_argument("b", metavar="B", help="results.jsonl or a report folder (after)")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.set_defaults(func=cmd_eval_compare)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["eval", "compare"]:  # a sub-command of eval; QUESTIONS.jsonl is never "compare"
+        args = build_compare_parser().parse_args(argv[2:])
+    else:
+        args = build_parser().parse_args(argv)
+    args.argv = argv
     from rag.embeddings import EmbeddingsError
     from rag.index import IndexError_
     from rag.answer import QuestionError
     from eval.harness import QuestionSetError
+    from eval.naive import NaiveBaselineError
 
     try:
         settings = Settings.load()
         return args.func(args, settings)
-    except (SettingsError, EmbeddingsError, IndexError_, QuestionError, QuestionSetError, KeyError, ValueError) as exc:
+    except (SettingsError, EmbeddingsError, IndexError_, QuestionError, QuestionSetError, NaiveBaselineError,
+            KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from eval.harness import (Question, QuestionSetError, format_metrics, load_questions, metrics,
-                          run_questions, score, write_report)
+                          run_questions, score)
 from eval.matching import contains, matches_all_groups, normalise
+from eval.report import write_report
 
 # --- load_questions ----------------------------------------------------------------------
 
