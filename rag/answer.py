@@ -12,15 +12,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 
 from rag.citations import MARKER, Citation, resolve_citations
+from rag.compare import ComparisonBuilder, ComparisonTable, conclude
 from rag.extractive import ExtractiveAnswerer
 from rag.generate import build_answer_chain, excerpt
 from rag.grounding import attribute, check_grounding, figures, shares_a_figure
 from rag.keywords import KeywordIndex
 from rag.query import QueryAnalysis, QueryAnalyzer
-from rag.retrieve import HybridRetriever, Passage
+from rag.retrieve import HybridRetriever, Passage, resolve_regions
 
 MODES = ("extractive", "llm")
 MAX_QUESTION_CHARS = 1000
@@ -50,6 +52,7 @@ class AnswerResult:
     notes: list[str] = field(default_factory=list)
     analysis: QueryAnalysis | None = None
     grounded: bool = True  # every figure in the answer is in a passage it cites
+    table: dict | None = None  # a comparison's rows and computed conclusion (rag.compare)
 
     def to_dict(self) -> dict:
         data = {
@@ -63,6 +66,7 @@ class AnswerResult:
             "grounded": self.grounded,
             "latency_ms": round(self.latency_ms, 1),
             "notes": self.notes,
+            "table": self.table,
         }
         return {"id": self.id, **data} if self.id is not None else data
 
@@ -162,14 +166,22 @@ class Answerer:
             passages = [Passage.from_document(d) for d in docs]
             if analysis.missing_regions:
                 notes.append(self._missing_note(analysis))
-            result = self._extractive(question, analysis, passages, snap.keywords)
-            if mode == "llm" and not result.refused:
-                result = yield from self._llm(question, analysis, passages, result, snap.analyzer.place_names())
-            else:
-                # Extractive mode, or a question no passage supports: the LLM is not asked to
-                # guess (the extractive coverage is the calibrated evidence check).
-                result.mode = mode
+            table = self._comparison(analysis, snap, regions, years)
+            if table is not None:
+                # Comparisons answer from the figures table in both modes: the conclusion is
+                # computed from the values, and no model rewrites the numbers.
+                result = self._table_answer(question, analysis, passages, table, mode, snap.keywords)
                 yield result.answer
+            else:
+                result = self._extractive(question, analysis, passages, snap.keywords)
+                if mode == "llm" and not result.refused:
+                    result = yield from self._llm(question, analysis, passages, result,
+                                                  snap.analyzer.place_names())
+                else:
+                    # Extractive mode, or a question no passage supports: the LLM is not asked to
+                    # guess (the extractive coverage is the calibrated evidence check).
+                    result.mode = mode
+                    yield result.answer
         else:
             yield result.answer
         result.notes = notes + result.notes
@@ -258,6 +270,74 @@ class Answerer:
             return first or rest[:limit]  # one passage per place: the ones the lines came from
         # The supporting passages and one more for context: every passage costs prompt time.
         return (first + rest)[:min(limit, len(first) + 1)]
+
+    # --- comparisons ---------------------------------------------------------------------
+
+    def _comparison(self, analysis: QueryAnalysis, snap, regions: list[str] | None,
+                    years: list[int] | None) -> ComparisonTable | None:
+        """The figures table for a question comparing a figure across reports, else None."""
+        places = resolve_regions(regions) if regions else list(analysis.regions)
+        if not analysis.asks_figure or not (analysis.scope in ("several", "all") or len(places) > 1):
+            return None
+        wanted_years = [int(y) for y in years] if years else list(analysis.filter_years)
+        reports = [r for r in snap.reports if r.region and (not places or r.region in places)
+                   and (not wanted_years or r.year in wanted_years)]
+        order = {place: i for i, place in enumerate(places)}
+        reports.sort(key=lambda r: (order.get(r.region, len(order)), r.region, r.year or 0))
+        return ComparisonBuilder(self.retriever.index, snap.keywords).run(analysis, reports)
+
+    def _table_answer(self, question: str, analysis: QueryAnalysis, passages: list[Passage],
+                      table: ComparisonTable, mode: str, keywords: KeywordIndex) -> AnswerResult:
+        """One line per report (its figure's clause, cited, or 未提及), then the computed conclusion.
+
+        A report without the figure gets its best extractive sentence when one passes the bar
+        (the question may be answered in words: 废止了哪些规章), else "未提及".
+        """
+        by_id = {p.id: p for p in passages}
+        wanted = [cid for r in table.found for cid in [r.chunk_id] + [c for _, c in r.others]]
+        missing = [cid for cid in dict.fromkeys(wanted) if cid not in by_id]
+        if missing:  # the figure's passage was not among the retrieved ones: fetch it
+            got = self.retriever.index.collection.get(ids=missing, include=["documents", "metadatas"])
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                by_id[cid] = Passage.from_document(Document(page_content=text, metadata=meta, id=cid))
+        pool = list(dict.fromkeys([*wanted, *(p.id for p in passages)]))
+        pool = [by_id[c] for c in pool if c in by_id]
+        words = ExtractiveAnswerer(keywords).run(analysis, analysis.terms, pool)
+        said = {s.region: s for s in words.sentences} if not words.refused else {}
+
+        # Each row's text with the chunk ids it cites; numbers follow the order of first use.
+        en = analysis.language == "en"
+        sep = ": " if en else "："
+        row_parts: list[list[tuple[str, str]]] = []
+        for row in table.rows:
+            if row.found:
+                parts = [(row.clause, row.chunk_id)] + [(f.clause, c) for f, c in row.others]
+            elif row.region in said:
+                sentence = said[row.region]
+                parts = [(sentence.text, pool[sentence.passage - 1].id)]
+            else:
+                parts = []
+            row_parts.append(parts)
+            if not row.found and parts:
+                row.worded = True
+        order = list(dict.fromkeys(c for parts in row_parts for _, c in parts if c in by_id))
+        given = [by_id[c] for c in order] + [p for p in pool if p.id not in order]
+        number = {c: i + 1 for i, c in enumerate(order)}
+        lines = []
+        for row, parts in zip(table.rows, row_parts):
+            row.citation = number.get(row.chunk_id) if row.found else None
+            if parts:
+                cited = "；".join(f"{text.rstrip('。；;，,')}[{number[c]}]" for text, c in parts)
+                lines.append(f"{row.label}{sep}{cited}")
+            else:
+                lines.append(f"{row.label}{sep}" + ("the report does not give this figure." if en
+                                                    else f"报告中未提及{table.metric}的数字。"))
+        table.conclusion = conclude(table, analysis.language)
+        lines.append(("Conclusion: " if en else "结论：") + table.conclusion)
+        text, citations = resolve_citations("\n".join(lines), given)
+        result = AnswerResult(question, text, False, citations, given, mode, table=table.to_dict())
+        result.notes.append("comparison answered from the figures table; the conclusion is computed from the values")
+        return result
 
     # --- refusals ------------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ from dataclasses import asdict, dataclass
 
 from rag.text import matching_form
 
+# Bump when extraction changes: stored figures of an older version are extracted again.
+FIGURES_VERSION = 3
+
 # Measure words after a number, longest first so 人次 wins over 人 and 万元 over 元.
 UNITS = ("个百分点", "个工作日", "工作日", "平方公里", "平方米", "人次", "万元", "亿元", "元", "公里", "小时",
          "%", "件", "个", "人", "名", "次", "家", "份", "项", "条", "部", "起", "场", "篇", "期", "所", "支",
@@ -210,7 +213,7 @@ def extract_figures(text: str) -> list[Figure]:
                 metric = _metric_before(_CHANGE.sub("", _TRAILING_VERB.sub("", before.strip())))
                 if not metric:
                     metric = last_metric  # 同比增长204%: the change of the figure before it
-            if len(metric) <= 2:
+            if len(metric) <= 2 or metric.endswith("等"):
                 # 10924名人民调解员…, 建立23个服务站: the counted thing follows the number.
                 after = sentence[match.end():]
                 cut = re.search(r"[，,。；;：:、\d]|全年|共|累计|参与|开展|办理|调解|受理", after)

@@ -28,7 +28,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag.config import Settings
 from rag.embeddings import batched
-from rag.figures import Figure, extract_figures
+from rag.figures import FIGURES_VERSION, Figure, extract_figures
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -252,6 +252,7 @@ class ReportIndex:
         """Extract and store the figures of a report version's chunks; returns how many."""
         base = {k: v for k, v in (("doc_id", report.doc_id), ("version", report.version),
                                   ("region", report.region), ("year", report.year)) if v is not None}
+        base["figures_version"] = FIGURES_VERSION
         records = []
         for chunk in chunks:
             cid = chunk_id(report.doc_id, report.version, chunk.chunk_index)
@@ -268,17 +269,19 @@ class ReportIndex:
         return len(records)
 
     def backfill_figures(self) -> int:
-        """Extract figures for committed reports that have none stored (indexes built before figures).
-
-        Returns the number of reports filled in.
+        """Extract figures again for committed reports whose stored figures are missing or were made
+        by an older extractor (``FIGURES_VERSION``); returns the number of reports filled in.
         """
         self.check_embeddings()
         filled = 0
         for report in self.reports():
             has = self.figures_collection.get(where={"$and": [{"doc_id": report.doc_id},
-                                                              {"version": report.version}]}, limit=1, include=[])
+                                                              {"version": report.version},
+                                                              {"figures_version": FIGURES_VERSION}]},
+                                              limit=1, include=[])
             if has["ids"]:
                 continue
+            self.figures_collection.delete(where={"doc_id": report.doc_id})
             chunks = [ChunkRecord(text=d.page_content, embed_text="", chunk_index=d.metadata["chunk_index"],
                                   char_start=0, char_end=0) for d in self.chunks(report.doc_id)]
             if self._write_figures(report, chunks):

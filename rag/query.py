@@ -28,6 +28,7 @@ _ALL_SCOPE = re.compile(
 _COMPARE = re.compile(r"比较|对比|相比|哪个(更)?(多|少|高|低|大|小)|谁(更)?(多|少|高|低)|更(多|少|高|低)|差距|分别"
                       r"|各(是)?多少|\bcompare|\bcomparison|\bhigher\b|\blower\b|\bmore\b|\bfewer\b|\bversus\b|\bvs\b")
 _ASKS_FIGURE = re.compile(r"多少|几(件|个|次|人|项|家|起|名|场|所|万|%)|比例|比率|百分|[^a-z]率|金额|数量|增长|下降|同比"
+                          r"|(件|人|次|个|家|项|户)数|数目"
                           r"|\bhow (many|much)\b|\bwhat (percentage|share|proportion|rate|number)\b|\brate\b"
                           r"|\bnumber of\b|\bpercent")
 _YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?![\d.%])(?!\s*(?:件|个|人|次|万|亿|元|起|项|家|名))")
