@@ -10,6 +10,7 @@ in the question must appear in it. Below a calibrated coverage the answer is a r
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ MAX_SENTENCES = 3
 LIGHT_VERBS = frozenset("完成 开展 办理 进行 实现 推进 推动 加强 组织 处理 做好 落实 确定 达到 取得 共 累计 全年 全市 "
                         "提升 提高 实施 建立 建设 出台 制定 发布 印发 工作 情况 有效 依法".split())
 LIGHT_WEIGHT = 0.4
+# One Han character left over by the tokenizer (枫桥式 -> 枫桥 + 式, 免证办 -> 免证 + 办) names
+# little on its own.
+FRAGMENT_WEIGHT = 0.3
 
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n")
 _FIGURE = re.compile(r"\d")
@@ -92,8 +96,32 @@ class ExtractiveAnswerer:
         unseen = math.log(1 + (n + 0.5) / 0.5)
         weights = {}
         for term in dict.fromkeys(terms):
-            weights[term] = (self.keywords.idf(term) or unseen) * (LIGHT_WEIGHT if term in LIGHT_VERBS else 1.0)
+            factor = LIGHT_WEIGHT if term in LIGHT_VERBS else 1.0
+            if len(term) == 1 and "\u4e00" <= term <= "\u9fff":
+                factor = min(factor, FRAGMENT_WEIGHT)
+            weights[term] = (self.keywords.idf(term) or unseen) * factor
         return weights
+
+    @staticmethod
+    def coverage(form: str, weights: dict[str, float], alternatives: list[list[list[str]]] = ()
+                 ) -> tuple[float, frozenset[str]]:
+        """Share of the question's term weight found in ``form``, and the terms found.
+
+        With alternatives ("枫桥经验"或"枫桥式"), the best choice of one alternative per group
+        counts; the other alternatives' terms are left out of both sides.
+        """
+        found = frozenset(t for t in weights if t in form)
+        total = sum(weights.values())
+        best = (sum(weights[t] for t in found) / total if total else 0.0, found)
+        for choice in itertools.product(*alternatives):
+            kept = set().union(*choice)
+            dropped = {t for group in alternatives for option in group for t in option} - kept
+            rest = sum(w for t, w in weights.items() if t not in dropped)
+            if rest:
+                share = sum(weights[t] for t in found if t not in dropped) / rest
+                if share > best[0]:
+                    best = (share, found - dropped)
+        return best
 
     def run(self, analysis: QueryAnalysis, terms: list[str], passages: list[Passage]) -> ExtractiveAnswer:
         """Pick the answer sentences.
@@ -112,8 +140,7 @@ class ExtractiveAnswerer:
             for text in split_sentences(passage.text):
                 s = Sentence(text=text, passage=number, region=passage.region, year=passage.year,
                              form=matching_form(text))
-                s.covered = frozenset(t for t in weights if t in s.form)
-                s.coverage = sum(weights[t] for t in s.covered) / total if total else 0.0
+                s.coverage, s.covered = self.coverage(s.form, weights, analysis.alternatives)
                 if not self._eligible(s, analysis, numbers):
                     s.coverage = 0.0
                 sentences.append(s)

@@ -22,7 +22,7 @@ from rag.text import matching_form
 STOPWORDS = frozenset("""
 的 了 和 与 及 以及 或 是 在 有 为 对 把 被 等 年 年度 全年 多少 几 哪些 哪个 什么 怎么 如何 是否 吗 呢 么
 分别 各 各自 请问 报告 中 里 其 这 那 这些 那些 个 共 一共 总共 达到 情况 方面 哪 谁 多 少 更 比较 对比 相比
-提到 提及 说 问 给出 what how many much which did does do the a an of in on for to and is are was were
+提到 提及 说 问 给出 截至 截止 目前 为止 起来 what how many much which did does do the a an of in on for to and is are was were
 with by from as at that this these those report reports city cities
 """.split())
 # A token holding one of these only makes a sentence a question (几个, 哪一部, 各是, 多少).

@@ -33,6 +33,59 @@ _ASKS_FIGURE = re.compile(r"多少|几(件|个|次|人|项|家|起|名|场|所|�
                           r"|\bnumber of\b|\bpercent")
 _YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?![\d.%])(?!\s*(?:件|个|人|次|万|亿|元|起|项|家|名))")
 _WORD = re.compile(r"[a-z]+")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+# Where a phrase offered as an alternative starts or ends.
+_PHRASE_EDGE = re.compile(r"[\"'“”‘’「」『』,，。?？!！、:：;；()（）\s]|的|了|提到|提及|把|对|在|关于")
+_OR = re.compile(r"或者|或是|或|还是|\bor\b")
+_GLOSS = re.compile(r"[(（](?P<body>[^()（）]*[、/或][^()（）]*)[)）]")
+
+
+def _phrase_before(text: str, end: int) -> tuple[int, int]:
+    i = end
+    while i > 0 and not _PHRASE_EDGE.match(text, i - 1):
+        i -= 1
+    return i, end
+
+
+def _phrase_after(text: str, start: int) -> tuple[int, int]:
+    while start < len(text) and text[start] in " “\"'「『":
+        start += 1
+    i = start
+    while i < len(text) and not _PHRASE_EDGE.match(text, i):
+        i += 1
+    return start, i
+
+
+def alternatives(topic: str, terms: list[str]) -> list[list[list[str]]]:
+    """Groups of alternative term lists in a question's topic.
+
+    ``X或Y`` offers X and Y; a gloss in brackets listing forms (免交证明（"无证明城市"、免证办）)
+    offers the phrase before it and each form. Each alternative keeps only the question's terms.
+
+    Example:
+        >>> alternatives('报告提到"枫桥经验"或"枫桥式"司法所', ['枫桥', '经验', '式', '司法', '所'])
+        [[['枫桥', '经验'], ['枫桥', '式']]]
+    """
+    groups: list[list[str]] = []
+    for match in _OR.finditer(topic):
+        left_end = match.start()
+        while left_end > 0 and topic[left_end - 1] in " ”\"'」』":
+            left_end -= 1
+        left = topic[slice(*_phrase_before(topic, left_end))]
+        right = topic[slice(*_phrase_after(topic, match.end()))]
+        if left.strip() and right.strip():
+            groups.append([left, right])
+    for match in _GLOSS.finditer(topic):
+        before = topic[slice(*_phrase_before(topic, match.start()))]
+        forms = [f for f in re.split(r"[、/]|或", match["body"]) if f.strip(" “”\"'")]
+        groups.append(([before] if before.strip() else []) + forms)
+    result = []
+    for group in groups:
+        options = [[t for t in terms if t in question_terms(phrase) or t in phrase] for phrase in group]
+        options = [o for o in options if o]
+        if len(options) > 1:
+            result.append(options)
+    return result
 
 
 @dataclass
@@ -55,6 +108,8 @@ class QueryAnalysis:
         terms: the topic's search terms, without question words (哪些/几个/多少); for English
             questions, the Chinese terms the glossary gives.
         place_spans: where indexed places are named in ``normalised`` (start, end).
+        alternatives: groups of terms the question offers as alternatives ("枫桥经验"或"枫桥式",
+            免交证明（"无证明城市"、免证办）); a passage answers if it has any one of each group.
     """
 
     question: str
@@ -71,6 +126,7 @@ class QueryAnalysis:
     topic: str = ""
     terms: list[str] = field(default_factory=list)
     place_spans: list[tuple[int, int]] = field(default_factory=list)
+    alternatives: list[list[list[str]]] = field(default_factory=list)
 
     @property
     def refusal_reason(self) -> str | None:
@@ -155,8 +211,13 @@ class QueryAnalyzer:
         for start, end in spans:
             topic[start:end] = " " * (end - start)
         analysis.topic = _YEAR.sub(" ", "".join(topic))
-        analysis.terms = question_terms(english_to_chinese(analysis.topic) if analysis.language == "en"
-                                        else analysis.topic)
+        if analysis.language == "en":
+            # Chinese the question quotes ("八五" plan) counts as much as the glossary's terms.
+            analysis.terms = list(dict.fromkeys(question_terms(english_to_chinese(analysis.topic))
+                                                + question_terms(" ".join(_HAN_RUN.findall(analysis.topic)))))
+        else:
+            analysis.terms = question_terms(analysis.topic)
+        analysis.alternatives = alternatives(analysis.topic, analysis.terms)
         analysis.regions = named
         analysis.missing_regions = outside
         analysis.years = sorted({int(y) for y in _YEAR.findall(normalised)})
