@@ -10,12 +10,12 @@ from rag.config import Settings, SettingsError
 
 
 def _index(settings: Settings, with_embeddings: bool):
-    from rag.embeddings import make_embeddings
+    from rag.embeddings import embeddings_from_settings
     from rag.index import ReportIndex
 
     embeddings = None
-    if with_embeddings:
-        embeddings = make_embeddings(settings.embeddings, settings.llm_base_url, settings.llm_api_key)
+    if with_embeddings:  # only ingest writes vectors: behind the embedding cache
+        embeddings = embeddings_from_settings(settings)
     return ReportIndex(settings, embeddings)
 
 
@@ -108,6 +108,8 @@ def _print_answer(result, streamed: str | None = None) -> None:
         print()
     for note in result.notes:
         print(f"（注：{note}）")
+    if result.table:
+        _print_table(result.table)
     if result.citations:
         print("\n来源：")
         for c in result.citations:
@@ -119,18 +121,45 @@ def _print_answer(result, streamed: str | None = None) -> None:
     print(f"\n({result.mode}, {result.latency_ms:.0f} ms)")
 
 
+def _print_table(table: dict) -> None:
+    """The comparison table as aligned text: place, year, figure as written, value, source."""
+    print(f"\n对比表：{table['metric']}")
+    for row in table["rows"]:
+        year = f"{row['year']}年" if row.get("year") else "年份未知"
+        if row["found"]:
+            value = f"{row['value']:g}{row['unit']}" if row.get("value") is not None else ""
+            mark = {True: "  ✓", False: "  ✗"}.get(row.get("meets"), "")
+            print(f"  {row['region'] or '?':<8}{year:<8}{row['figure']:<14}{value:<14}[{row['citation']}]{mark}")
+        else:
+            print(f"  {row['region'] or '?':<8}{year:<8}未提及")
+
+
+def _write_chart(result, path: str) -> None:
+    from rag.charts import ChartError, bar_chart
+
+    if not result.table:
+        print(f"--chart: this answer has no comparison table, so {path} was not written", file=sys.stderr)
+        return
+    try:
+        print(f"chart: {bar_chart(result.table, path)}", file=sys.stderr)
+    except ChartError as exc:
+        print(f"--chart: {exc}; {path} was not written", file=sys.stderr)
+
+
 def cmd_ask(args, settings: Settings) -> int:
     from rag.answer import Answerer
 
     answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k)
     if args.stream and not args.json:
-        _stream_answer(answerer, args.question, mode=args.mode, regions=args.region, years=args.year)
-        return 0
-    result = answerer.run(args.question, mode=args.mode, regions=args.region, years=args.year)
-    if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        result = _stream_answer(answerer, args.question, mode=args.mode, regions=args.region, years=args.year)
     else:
-        _print_answer(result)
+        result = answerer.run(args.question, mode=args.mode, regions=args.region, years=args.year)
+        if args.json:
+            print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            _print_answer(result)
+    if args.chart:
+        _write_chart(result, args.chart)
     return 0
 
 
@@ -324,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, action="append", help="only this year (repeatable)")
     p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
     p.add_argument("--stream", action="store_true", help="print the answer as the model writes it")
+    p.add_argument("--chart", metavar="PNG", help="for a comparison, also draw its table as a bar chart (PNG)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="an interactive chat in the terminal, with follow-up questions")

@@ -1,0 +1,93 @@
+"""Charts of comparison tables: a bar per report, labelled in Chinese.
+
+Matplotlib has no Chinese glyphs of its own and these machines have no CJK system font, so the
+font comes from a PyPI package (mplfonts ships Noto Sans CJK SC) and is registered by path;
+nothing is downloaded.
+
+Example:
+    >>> bar_chart(result.table, "compare.png")
+    PosixPath('compare.png')
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+FONT_FILE = "NotoSansCJKsc-Regular.otf"
+
+
+class ChartError(ValueError):
+    """The table cannot be drawn as one bar chart (no figures, or figures in different units)."""
+
+
+@lru_cache(maxsize=1)
+def _font_name() -> str:
+    """Register the bundled CJK font with matplotlib; returns its family name."""
+    from matplotlib import font_manager
+
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or not spec.submodule_search_locations:
+        raise ChartError("the mplfonts package (a CJK font for charts) is not installed; run `make install`")
+    path = Path(list(spec.submodule_search_locations)[0]) / "fonts" / FONT_FILE
+    if not path.is_file():
+        raise ChartError(f"{path}: the CJK font file is missing; reinstall mplfonts")
+    font_manager.fontManager.addfont(str(path))
+    return font_manager.FontProperties(fname=str(path)).get_name()
+
+
+def chart_rows(table: dict) -> list[dict]:
+    """The rows of a table that have a value, checked to share one unit.
+
+    Raises:
+        ChartError: no row has a figure, or the figures have different units.
+    """
+    rows = [r for r in table.get("rows", []) if r.get("found") and r.get("value") is not None]
+    if not rows:
+        raise ChartError("no report in the comparison gives a figure, so there is nothing to chart")
+    units = sorted({r.get("unit") or "" for r in rows})
+    if len(units) > 1:
+        raise ChartError(f"the figures have different units ({'、'.join(units)}), so one bar chart would mislead")
+    return rows
+
+
+def bar_chart(table: dict, path: str | Path, title: str | None = None) -> Path:
+    """Draw a comparison table (``AnswerResult.table``) as a PNG bar chart.
+
+    Args:
+        table: the table dict of a result (``metric``, ``rows`` with region, year, value, unit, figure).
+        path: where to write the PNG.
+        title: the chart title (default: the table's metric).
+
+    Raises:
+        ChartError: the table has no figures, or figures in different units.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    rows = chart_rows(table)
+    unit = rows[0].get("unit") or ""
+    labels = [f"{r.get('region') or '?'}\n{r.get('year') or ''}年" if r.get("year") else r.get("region") or "?"
+              for r in rows]
+    values = [float(r["value"]) for r in rows]
+    with plt.rc_context({"font.family": [_font_name()], "axes.unicode_minus": False}):
+        fig, ax = plt.subplots(figsize=(max(4.0, 1.4 * len(rows) + 1.5), 3.6), dpi=120)
+        bars = ax.bar(labels, values, color="#3b6ea8")
+        for bar, row in zip(bars, rows):
+            # The figure as the report writes it (1.26万余件), with its citation.
+            mark = f"[{row['citation']}]" if row.get("citation") else ""
+            ax.annotate(f"{row.get('figure') or row['value']}{mark}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points")
+        ax.set_title(title or table.get("metric") or "", fontsize=11)
+        ax.set_ylabel(unit)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.margins(y=0.15)
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+        plt.close(fig)
+    return path
