@@ -31,9 +31,18 @@ _NO = re.compile(r"不支持|不是|否|not supported|^\s*no\b|unsupported", re.
 
 def claims(answer: str) -> list[tuple[str, list[int]]]:
     """The answer's sentences with the passage numbers each cites (empty: cites none)."""
+    pieces = [m.group(0).strip() for m in _SENTENCE.finditer(answer or "")]
+    # Extractive answers put the marker after the full stop ("…1274件。[1]"): it belongs before.
+    merged: list[str] = []
+    for piece in pieces:
+        lead = re.match(r"(\s*(?:%s)\s*)+" % MARKER.pattern, piece)
+        if lead and merged:
+            merged[-1] += lead.group(0).strip()
+            piece = piece[lead.end():].strip()
+        if piece:
+            merged.append(piece)
     out = []
-    for match in _SENTENCE.finditer(answer or ""):
-        sentence = match.group(0).strip()
+    for sentence in merged:
         numbers = sorted({n for m in MARKER.finditer(sentence) for n in _numbers(m.group(1))})
         text = MARKER.sub("", sentence).strip(" ，,：:")
         # A bare place label ("太原市（2024年）：") or a marker alone says nothing to check.
