@@ -62,9 +62,14 @@ def side_by_side(columns: dict[str, dict], markdown: bool = False) -> str:
                      for line in table)
 
 
-def write_charts(columns: dict[str, dict], directory: str | Path) -> list[Path]:
+def write_charts(columns: dict[str, dict], directory: str | Path, note: str = "") -> list[Path]:
     """``accuracy_by_kind.png`` (bars per kind and overall) and ``recall_at_k.png`` (evidence
-    recall against k), one series per run. Labels are English: no CJK font is needed."""
+    recall against k), one series per run. Labels are English: no CJK font is needed.
+
+    Args:
+        note: added to the titles (e.g. the answer mode).
+    """
+    suffix = f" ({note})" if note else ""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -86,10 +91,11 @@ def write_charts(columns: dict[str, dict], directory: str | Path) -> list[Path]:
             ax.annotate("-" if v is None else f"{100 * v:.0f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                         ha="center", va="bottom", fontsize=7, xytext=(0, 1), textcoords="offset points")
     ax.set_xticks(range(len(kinds)), [f"{k}\n(n={_kind_n(columns, k)})" for k in kinds])
-    ax.set_ylim(0, 110)
+    ax.set_ylim(0, 122)  # room above the 100% bars for the legend
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("accuracy (%)")
-    ax.set_title("Accuracy by question kind")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"Accuracy by question kind{suffix}")
+    ax.legend(loc="upper center", ncol=max(len(names), 1), fontsize=8, frameon=False)
     fig.tight_layout()
     accuracy = directory / ACCURACY_CHART
     fig.savefig(accuracy)
@@ -104,7 +110,7 @@ def write_charts(columns: dict[str, dict], directory: str | Path) -> list[Path]:
     ax.set_ylim(0, 105)
     ax.set_xlabel("k (passages retrieved)")
     ax.set_ylabel("evidence recall@k (%)")
-    ax.set_title("Evidence recall@k")
+    ax.set_title(f"Evidence recall@k{suffix}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -141,7 +147,7 @@ def write_report(questions: list[Question], results: list[dict], m: dict, direct
     if m.get("judge"):
         lines += ["", "## LLM judge (separate from the exact-match metrics)", "", "```", format_judge(m["judge"]), "```"]
     (directory / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    write_charts({name: m}, directory)
+    write_charts({name: m}, directory, note=_mode_note(run))
     return directory
 
 
@@ -162,8 +168,12 @@ def write_comparison_report(runs: dict[str, tuple[list[Question], list[dict], di
     lines += [f"Per-pipeline results and failures: " + ", ".join(f"[{n}/summary.md]({n}/summary.md)" for n in runs), ""]
     lines += [f"![accuracy by kind]({ACCURACY_CHART})", "", f"![evidence recall@k]({RECALL_CHART})", ""]
     (directory / "summary.md").write_text("\n".join(lines), encoding="utf-8")
-    write_charts(columns, directory)
+    write_charts(columns, directory, note=_mode_note(run))
     return directory
+
+
+def _mode_note(run: dict | None) -> str:
+    return f"{run['mode']} mode" if run and run.get("mode") else ""
 
 
 def _run_lines(run: dict | None) -> list[str]:

@@ -207,6 +207,7 @@ def cmd_chat(args, settings: Settings) -> int:
 
 def cmd_eval(args, settings: Settings) -> int:
     from datetime import datetime
+    from pathlib import Path
 
     from eval.harness import format_metrics, load_questions, metrics, run_questions, write_results
     from eval.report import side_by_side, write_comparison_report, write_report
@@ -260,10 +261,13 @@ def cmd_eval(args, settings: Settings) -> int:
 
             print(f"\nLLM judge, {name} (separate from the exact-match metrics):\n{format_judge(m['judge'])}")
         failures = [r for r in results if not r["correct"]]
-        if failures and not args.quiet:
-            print(f"\n{name} failures ({len(failures)}):")
+        if failures and not args.quiet and len(runs) == 1:
+            print(f"\nfailures ({len(failures)}):")
             for r in failures:
                 print(f"  {r['id']:<10} {r['failure']}")
+        elif failures and len(runs) > 1:
+            where = f" (listed in {Path(args.report) / name / 'summary.md'})" if args.report else ""
+            print(f"{name}: {len(failures)} questions wrong{where}")
     if args.report:
         print(f"\nreport: {args.report}/summary.md", file=sys.stderr)
     return 0
