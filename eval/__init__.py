@@ -1,1 +1,2 @@
-"""Evaluation: question sets, answer matching and the harness behind ``rag eval``."""
+"""Evaluation: question sets, answer matching, the harness behind ``rag eval``, its reports,
+run comparison, the naive baseline and the optional LLM judge."""

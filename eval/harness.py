@@ -1,10 +1,12 @@
 """The evaluation harness behind ``rag eval``: run a question set, score it, summarise.
 
-A question set is JSONL in CONTRACT.md's format; unknown fields are ignored and optional ones
-may be missing. Each result line is the answerer's result object plus the scoring fields
-(``correct``, ``evidence_recall``, ``failure``). Metrics: accuracy overall and by kind,
-evidence recall@k over the retrieved contexts, citation recall, refusal precision and recall,
-latency percentiles.
+A question set is JSONL in CONTRACT.md's format; unknown fields are ignored, optional ones
+may be missing, and a bare value where a list is expected is a list of one. Each result line is
+the answerer's result object plus the scoring fields (``correct``, ``evidence_recall@k``,
+``citation_recall``, ``citation_precision``, figure counts, ``failure``). Metrics: accuracy
+overall and by kind, evidence recall@k over the retrieved contexts, citation recall and
+precision, refusal precision and recall, grounded figures (computed ones included and
+counted), latency percentiles. Reports are written by ``eval.report``.
 """
 
 from __future__ import annotations
