@@ -21,6 +21,8 @@ from rag.extractive import ExtractiveAnswerer
 from rag.generate import build_answer_chain, excerpt
 from rag.grounding import attribute, check_grounding, figures, shares_a_figure
 from rag.keywords import KeywordIndex
+from rag.llm import DEFAULT_LLM_TIMEOUT_S, ChatModelUnavailable, stream_within
+from rag.llm import llm_timeout as rag_llm_timeout
 from rag.query import QueryAnalysis, QueryAnalyzer
 from rag.retrieve import HybridRetriever, Passage, resolve_regions
 
@@ -82,6 +84,8 @@ class Answerer:
         retriever: the hybrid retriever over the index.
         chat_model: the LLM for ``llm`` mode; None means extractive answers only.
         k: passages retrieved per question.
+        llm_timeout: seconds a whole LLM answer may take before the extractive answer is
+            given instead (default ``RAG_LLM_TIMEOUT``, 60).
 
     Example:
         >>> answerer = Answerer(HybridRetriever(index=index))
@@ -91,13 +95,19 @@ class Answerer:
     """
 
     def __init__(self, retriever: HybridRetriever, chat_model: BaseChatModel | None = None, k: int = 8,
-                 unavailable_reason: str | None = None):
+                 unavailable_reason: str | None = None, llm_timeout: float | None = None):
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         self.retriever = retriever
         self.chat_model = chat_model
         self.k = k
         self.unavailable_reason = unavailable_reason
+        if llm_timeout is None:
+            try:
+                llm_timeout = rag_llm_timeout()
+            except ChatModelUnavailable:  # already reported by make_chat_model
+                llm_timeout = DEFAULT_LLM_TIMEOUT_S
+        self.llm_timeout = llm_timeout
         self._chain = build_answer_chain(chat_model) if chat_model is not None else None
 
     @classmethod
@@ -216,9 +226,9 @@ class Answerer:
         best = {s.split("[")[0] for s in fallback.answer.splitlines()}  # the extractive sentences
         excerpts = [excerpt(p, analysis.terms, first=best) for p in given]
         pieces: list[str] = []
+        inputs = {"question": question, "passages": excerpts, "language": analysis.language}
         try:
-            for piece in self._chain.stream({"question": question, "passages": excerpts,
-                                             "language": analysis.language}):
+            for piece in stream_within(lambda: self._chain.stream(inputs), self.llm_timeout):
                 pieces.append(piece)
                 yield piece
         except Exception as exc:  # server down, timeout, model error: the extractive answer stands

@@ -7,17 +7,94 @@ and the answerer falls back to extractive answers and says why.
 from __future__ import annotations
 
 import os
+import queue
+import threading
+import time
 from functools import lru_cache
+from typing import Callable, Iterator
 
 from langchain_core.language_models import BaseChatModel
 
 from rag.config import Settings
 
-LLM_TIMEOUT_S = float(os.environ.get("RAG_LLM_TIMEOUT", "60"))
+DEFAULT_LLM_TIMEOUT_S = 60.0
 
 
 class ChatModelUnavailable(RuntimeError):
     """The configured LLM cannot be used (not installed, not configured)."""
+
+
+def llm_timeout() -> float:
+    """Seconds an LLM answer may take (``RAG_LLM_TIMEOUT``, default 60), read when asked.
+
+    It bounds each server call and the whole streamed answer: a server that accepts the
+    request and then sends nothing, or trickles tokens forever, is given up on after this.
+
+    Raises:
+        ChatModelUnavailable: the variable is not a positive number.
+    """
+    raw = os.environ.get("RAG_LLM_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_LLM_TIMEOUT_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ChatModelUnavailable(f"RAG_LLM_TIMEOUT must be a positive number of seconds, got {raw!r}")
+    return seconds
+
+
+class LLMTimeout(TimeoutError):
+    """The model did not finish its answer within the time allowed."""
+
+
+def stream_within(start: Callable[[], Iterator[str]], seconds: float) -> Iterator[str]:
+    """Yield the pieces of ``start()``, giving up when the whole stream takes over ``seconds``.
+
+    A client's own timeout is per read: a server that keeps sending (tokens at a crawl, or
+    keep-alive comments that carry no token) never trips it. The stream is read in a worker
+    thread so the deadline holds whatever the server does; on giving up, the worker stops at
+    its next piece and closes the stream.
+
+    Raises:
+        LLMTimeout: the deadline passed; the pieces yielded so far are an unfinished answer.
+    """
+    pieces: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            stream = start()
+            try:
+                for piece in stream:
+                    if stop.is_set():
+                        break
+                    pieces.put(("piece", piece))
+            finally:
+                close = getattr(stream, "close", None)
+                if close:
+                    close()
+            pieces.put(("end", None))
+        except BaseException as exc:  # handed to the reader, who raises it
+            pieces.put(("error", exc))
+
+    threading.Thread(target=read, name="llm-stream", daemon=True).start()
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                kind, value = pieces.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise LLMTimeout(f"no complete answer within {seconds:g} s (RAG_LLM_TIMEOUT)") from None
+            if kind == "piece":
+                yield value
+            elif kind == "end":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel:
@@ -28,6 +105,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
     """
     if settings.llm == "none":
         raise ChatModelUnavailable("RAG_LLM=none: extractive answers only")
+    timeout = llm_timeout()  # a bad RAG_LLM_TIMEOUT is reported here, once, for every backend
     if settings.llm == "openai":
         if not settings.llm_base_url or not settings.llm_model:
             raise ChatModelUnavailable("RAG_LLM=openai needs RAG_LLM_BASE_URL and RAG_LLM_MODEL")
@@ -35,7 +113,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
 
         return ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model,
                           api_key=settings.llm_api_key or "not-needed", temperature=0, max_tokens=512,
-                          timeout=LLM_TIMEOUT_S, max_retries=0)
+                          timeout=timeout, max_retries=0)
     from rag.bundled_model import is_installed, model_path
 
     path = model_path()

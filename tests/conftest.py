@@ -20,6 +20,17 @@ REPORTS = ROOT / "data" / "reports"
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# No network at run time: pytest-socket lets tests connect to loopback only (the Chroma,
+# llama.cpp and Gradio servers the tests start on 127.0.0.1), so nothing can quietly download.
+LOOPBACK_HOSTS = "127.0.0.1,::1,localhost"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    # Before pytest-socket reads its options; `--allow-hosts` or `--force-enable-socket` win.
+    if not config.getoption("allow_hosts", None) and not config.getoption("force_enable_socket", False):
+        config.option.allow_hosts = LOOPBACK_HOSTS
+
 EXPECTED = {  # what metadata detection must find in each bundled report
     "taiyuan-2024.txt": ("太原市", 2024, "山西省"),
     "houma-2023.txt": ("侯马市", 2023, "山西省"),
