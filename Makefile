@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install model run ingest test eval bench clean-index
+.PHONY: install model browser run ingest test screenshot eval bench clean-index
 
 # Installs once per change of pyproject.toml. torch is pinned first: the local CPU wheel,
 # not the registry's newest with several GB of CUDA packages.
@@ -29,8 +29,19 @@ ingest: install
 run: ingest model
 	$(BIN)/python app.py
 
-test: install model
+# The browser test drives Debian's chromium (playwright never downloads one) and needs a CJK font
+# for readable screenshots; installed with apt when missing (as root, e.g. in CI).
+browser:
+	@test -x /usr/bin/chromium || { echo "==> installing Debian's chromium and a CJK font (apt)"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or: sudo apt-get install -y chromium fonts-wqy-microhei"; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei; }
+
+test: install model browser
 	$(BIN)/pytest -q
+
+# Refresh docs/screenshot.png (the README's picture) from the browser test.
+screenshot: install browser
+	RAG_SCREENSHOT=docs/screenshot.png $(BIN)/pytest -q tests/test_browser.py
 
 # The project's question set, the project's pipeline beside the naive baseline (the LangChain
 # tutorial pipeline), in extractive mode (a few minutes; the baseline's collection is embedded

@@ -1,0 +1,122 @@
+"""The app in a real browser: Debian's chromium, driven by playwright (never a downloaded browser).
+
+Types questions, waits for the streamed answers, checks the sources panel and the comparison
+table, opens a cited passage in the whole report, uploads a report in the library tab, sees it
+listed, removes it, and saves a screenshot (``RAG_SCREENSHOT=docs/screenshot.png`` keeps it;
+``make screenshot`` does that).
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+NEW_REPORT = Path(__file__).parent / "data" / "datong-2024.txt"
+TIMEOUT_MS = 90_000  # a loaded two-core machine: generous waits, no timing assertions
+# A browser that reaches nothing: no updates, no sync, no QUIC, a fresh profile.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); "
+                    ".ci/run and `make test` do this when run as root")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            locale="zh-CN", viewport={"width": 1440, "height": 1000}, accept_downloads=False)
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def _ask(page, question: str, done_marker: str) -> str:
+    """Type a question, press Enter, and wait until its answer shows ``done_marker``."""
+    bots = page.locator("#chatbot [data-testid='bot']")
+    count = bots.count() + 1
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_function(
+        """([marker, count]) => {
+               const bots = document.querySelectorAll("#chatbot [data-testid='bot']");
+               return bots.length >= count && bots[count - 1].innerText.includes(marker);
+           }""", arg=[done_marker, count])
+    return bots.nth(count - 1).inner_text()
+
+
+def test_chat_sources_comparison_and_library_in_chromium(browser_page, app_server, tmp_path):
+    page = browser_page
+    url, app = app_server
+    page.goto(url)
+    page.locator("#chatbot").wait_for()
+    assert "政府年度报告问答" in page.title()
+    # The empty chat offers the four kinds of example question.
+    for kind in ("事实：", "对比：", "繁体：", "English："):
+        assert page.get_by_text(kind, exact=False).first.is_visible()
+
+    page.locator("#mode").get_by_text("摘录原文（不用模型）").click()
+    page.wait_for_function("() => document.querySelector('#model-info').innerText.includes('不用模型')")
+
+    answer = _ask(page, "太原市2024年新收行政复议案件多少件？", "秒")  # the footer comes last
+    assert "1274" in answer and "[1]" in answer
+    assert page.locator("#question textarea").input_value() == ""
+    card = page.locator("#sources .src-card").first
+    assert "太原市 · 2024年" in card.inner_text()
+    assert "1274" in card.locator("mark").inner_text()
+    assert not page.locator("#comparison").is_visible()
+
+    # The cited passage opens in the whole report, scrolled to it.
+    with page.context.expect_page() as opened:
+        card.get_by_text("在全文中查看").click()
+    report = opened.value
+    report.wait_for_load_state()
+    assert "1274" in report.locator("#cited").inner_text() or "1274" in report.locator(".cited mark").inner_text()
+    assert report.locator("p").count() > 20
+    report.close()
+
+    answer = _ask(page, "太原和绵阳2024年新收行政复议案件各多少？哪个多？", "秒")
+    assert "1472" in answer and "[2]" in answer
+    assert page.locator("#sources .src-card").count() == 2
+    page.locator("#comparison").wait_for(state="visible")
+    table = page.locator("#compare-table").inner_text()
+    assert "太原市" in table and "1274件" in table and "1472件" in table
+    page.locator("#compare-plot canvas, #compare-plot svg").first.wait_for()
+
+    page.wait_for_timeout(500)  # let the chart finish drawing before the picture
+    shot = tmp_path / "screenshot.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+    if os.environ.get("RAG_SCREENSHOT"):
+        shutil.copy(shot, os.environ["RAG_SCREENSHOT"])
+
+    # Library: upload a report, see it listed, remove it.
+    page.get_by_role("tab", name="报告库").click()
+    page.locator("#upload-files input[type=file]").set_input_files(str(NEW_REPORT))
+    page.locator("#ingest").click()
+    try:
+        page.wait_for_function("() => document.querySelector('#upload-results').innerText.includes('已导入')")
+        assert "大同市" in page.locator("#upload-results").inner_text()
+        page.wait_for_function("() => document.querySelector('#library').innerText.includes('大同市')")
+        assert re.search(r"已收录 6 份报告", page.locator("#status-line").inner_text())
+
+        page.locator("#library").get_by_text("大同市", exact=True).first.click()
+        page.wait_for_function("() => document.querySelector('#fix-region input, #fix-region textarea')"
+                               ".value === '大同市'")
+        page.locator("#remove-report").click()
+        page.wait_for_function("() => document.querySelector('#library-message').innerText.includes('已删除')")
+        page.wait_for_function("() => !document.querySelector('#library').innerText.includes('大同市')")
+    finally:
+        for record in app.services.index.reports():
+            if record.region == "大同市":
+                app.services.index.remove_report(record.doc_id)
+    assert len(app.services.index.reports()) == 5
