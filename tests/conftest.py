@@ -140,3 +140,23 @@ def bundled_index(tmp_path_factory, real_embeddings):
     summary = Ingestor(index, progress=False).run([copy_reports(tmp / "reports")])
     assert summary.count("ingested") == 5, summary.line()
     return index
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory, bundled_index, real_embeddings):
+    """The real Gradio app over the bundled index, served on a free port; yields (url, app).
+
+    Uploads go to a temporary folder. Tests that add reports remove them again: the index is
+    shared by the whole session.
+    """
+    from app import build_app
+    from ingest.uploads import UploadPolicy
+
+    uploads = UploadPolicy(folder=tmp_path_factory.mktemp("uploads"))
+    app = build_app(bundled_index.settings, uploads, embeddings=real_embeddings)
+    port = free_port()
+    app.launch("127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/", app
+    finally:
+        app.close()
