@@ -794,7 +794,7 @@ class GovReportApp:
                                 compare_table = gr.Dataframe(headers=COMPARE_COLUMNS, interactive=False, wrap=True,
                                                              label="各地对比", elem_id="compare-table")
                                 compare_plot = gr.BarPlot(pd.DataFrame({"地区": [], "数值": []}), x="地区", y="数值",
-                                                          label="对比图", elem_id="compare-plot", height=260)
+                                                          label="对比图", elem_id="compare-plot", height=300)
                         with gr.Column(scale=2, min_width=320):
                             with gr.Accordion("回答方式与范围", open=True):
                                 mode = gr.Radio([(c.label, c.key) for c in modes.choices], value=modes.default,
