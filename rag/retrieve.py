@@ -9,16 +9,26 @@ report's passages cannot crowd out another's; the per-place lists are then inter
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
-from rag.index import ReportIndex
-from rag.keywords import KeywordIndex
+from rag.config import Settings
+from rag.index import ReportIndex, get_all
+from rag.keywords import KeywordIndex, KeywordStore, ReportChunks, tokenize, tokenizer_fingerprint
 from rag.places import Gazetteer
 from rag.query import QueryAnalysis, QueryAnalyzer
 from rag.text import matching_form
@@ -72,26 +82,166 @@ def metadata_filter(regions: list[str] | None = None, years: list[int] | None = 
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-class _Snapshot:
-    """The committed chunks of the index, with a BM25 index over them, for one set of report versions."""
+PER_PLACE_MAX = 12  # places searched one by one; more share one search (see _per_place)
+SNAPSHOT_FORMAT = "2"  # bump when the keyword text of a chunk (below) or the snapshot's contents change
+_FETCH_DOCS = 200  # reports fetched per Chroma query when a snapshot needs their chunks
 
-    def __init__(self, index: ReportIndex, reports: list, key: tuple):
+
+def keyword_text(meta: dict, text: str) -> str:
+    """What BM25 indexes for a chunk: place, year and section, then the passage."""
+    year = f"{meta['year']}年" if meta.get("year") else ""
+    return f"{meta.get('region') or ''} {year} {meta.get('section') or ''}\n{text}"
+
+
+def report_signature(report) -> str:
+    """A hash of a report's stored fields: a new version or a ``rag set`` correction changes it."""
+    blob = json.dumps(report.metadata(), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def keyword_cache_folder(settings: Settings) -> Path | None:
+    """Where an index's BM25 snapshot is kept (None with ``RAG_CACHE_DIR=off``).
+
+    An embedded index keeps it in its own folder (``data/index/keywords/COLLECTION``): it goes
+    when the folder goes, and is never shared by accident. A Chroma server has no place for
+    local files, so each machine keeps its own copy under ``RAG_CACHE_DIR/keywords/HOST_PORT/
+    COLLECTION``: named by the server, so two servers never share one; checked against the
+    server's report versions on every use, so a stale copy costs time, never a wrong answer.
+    """
+    if str(settings.cache_dir).lower() in ("off", "none", ""):
+        return None
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        server = re.sub(r"[^0-9A-Za-z.-]+", "_", f"{url.hostname}_{url.port or 8000}")
+        return Path(settings.cache_dir).expanduser() / "keywords" / server / settings.collection
+    return Path(settings.index_dir) / "keywords" / settings.collection
+
+
+class _Documents(Mapping):
+    """Chunk id -> ``Document``, made on demand from the snapshot's lists (50,000 pydantic
+    objects up front would cost start-up time and memory for the few a question uses)."""
+
+    def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict]):
+        self._position = {cid: i for i, cid in enumerate(ids)}
+        self._texts, self._metadatas = texts, metadatas
+
+    def __getitem__(self, cid: str) -> Document:
+        i = self._position[cid]
+        return Document(page_content=self._texts[i], metadata=self._metadatas[i], id=cid)
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self._position
+
+    def __iter__(self):
+        return iter(self._position)
+
+    def __len__(self) -> int:
+        return len(self._position)
+
+
+class _Snapshot:
+    """The committed chunks of the index, with a BM25 index over them, for one set of report versions.
+
+    Built by ``_Snapshot.load``: from the ``KeywordStore`` when it holds this set of versions
+    (a start-up reads one file), otherwise from the stored tokens of unchanged reports plus
+    Chroma's chunks of new ones (only those are tokenized).
+    """
+
+    def __init__(self, reports: list, key: str, ids: list[str], texts: list[str], metadatas: list[dict],
+                 keywords: KeywordIndex, parts: dict | None = None):
         self.reports = reports
         self.key = key
-        committed = set(self.key)
-        got = index.collection.get(include=["documents", "metadatas"])
-        self.documents: dict[str, Document] = {}
-        ids, texts, metas = [], [], []
-        for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-            if (meta.get("doc_id"), meta.get("version")) not in committed:
-                continue  # a version still being written, or left by an interrupted ingest
-            self.documents[cid] = Document(page_content=text, metadata=meta, id=cid)
-            ids.append(cid)
-            metas.append(meta)
-            year = f"{meta['year']}年" if meta.get("year") else ""
-            texts.append(f"{meta.get('region') or ''} {year} {meta.get('section') or ''}\n{text}")
-        self.keywords = KeywordIndex(ids, texts, metas)
+        self.ids, self.texts, self.metadatas = ids, texts, metadatas
+        self.documents = _Documents(ids, texts, metadatas)
+        self.keywords = keywords
         self.analyzer = QueryAnalyzer(self.reports)
+        self.parts = parts or {}  # (doc_id, signature) -> ReportChunks, kept for the next change
+        self.probe = None  # the index generation this snapshot was last confirmed for
+        # Each chunk's place and year as small integers: a filter is then one vectorised test.
+        self._region_code: dict[str, int] = {}
+        self._regions = np.array([self._region_code.setdefault(m.get("region") or "", len(self._region_code))
+                                  for m in metadatas], dtype=np.int32)
+        self._years = np.array([m.get("year") or 0 for m in metadatas], dtype=np.int32)
+
+    def mask(self, regions: list[str], years: list[int]) -> np.ndarray | None:
+        """Which chunks belong to the given places and years (None: all)."""
+        if not regions and not years:
+            return None
+        keep = np.ones(len(self.ids), dtype=bool)
+        if regions:
+            keep &= np.isin(self._regions, [self._region_code.get(r, -1) for r in regions])
+        if years:
+            keep &= np.isin(self._years, [int(y) for y in years])
+        return keep
+
+    @classmethod
+    def load(cls, index: ReportIndex, reports: list, store: KeywordStore,
+             previous: "_Snapshot | None" = None) -> "_Snapshot":
+        signatures = {r.doc_id: report_signature(r) for r in reports}
+        key = hashlib.sha1(json.dumps([SNAPSHOT_FORMAT, tokenizer_fingerprint(), sorted(signatures.items())])
+                           .encode("utf-8")).hexdigest()
+        if previous is not None and previous.key == key:
+            return previous
+        saved = store.load_snapshot(key)
+        if saved is not None:
+            return cls(reports, key, saved["ids"], saved["texts"], saved["metadatas"], saved["keywords"])
+
+        known = previous.parts if previous is not None else {}
+        parts: dict = {}
+        missing = []
+        for r in reports:
+            sig = signatures[r.doc_id]
+            part = known.get((r.doc_id, sig)) or store.load_report(r.doc_id, sig)
+            if part is None:
+                missing.append(r)
+            else:
+                parts[(r.doc_id, sig)] = part
+        for part in cls._fetch(index, missing, signatures):
+            parts[(part.doc_id, part.signature)] = part
+            store.save_report(part)
+
+        ids, texts, metadatas, tokens = [], [], [], []
+        for r in reports:
+            part = parts.get((r.doc_id, signatures[r.doc_id]))
+            if part is None:
+                continue  # removed while we read: the next question's snapshot drops it
+            ids += part.ids
+            texts += part.texts
+            metadatas += part.metadatas
+            tokens += part.token_lists()
+        keywords = KeywordIndex(ids, None, metadatas, tokens=tokens)
+        store.save_snapshot(key, {"ids": ids, "texts": texts, "metadatas": metadatas, "keywords": keywords},
+                            keep=set(parts))
+        return cls(reports, key, ids, texts, metadatas, keywords, parts)
+
+    @staticmethod
+    def _fetch(index: ReportIndex, reports: list, signatures: dict) -> list[ReportChunks]:
+        """The committed chunks of these reports from Chroma, tokenized."""
+        if not reports:
+            return []
+        wanted = {r.doc_id: r.version for r in reports}
+        rows: dict[str, list] = {doc_id: [] for doc_id in wanted}
+        if len(reports) > _FETCH_DOCS:  # most of the index: one paged pass over everything
+            batches = [None]
+        else:
+            batches = [list(wanted)]
+        for doc_ids in batches:
+            where = {"doc_id": {"$in": doc_ids}} if doc_ids else None
+            got = get_all(index.collection, where=where, include=["documents", "metadatas"])
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                doc_id = meta.get("doc_id")
+                if doc_id in wanted and meta.get("version") == wanted[doc_id]:
+                    rows[doc_id].append((meta.get("chunk_index", 0), cid, text, meta))
+        parts = []
+        for doc_id, chunks in rows.items():
+            if not chunks:
+                continue
+            chunks.sort(key=lambda row: row[0])
+            parts.append(ReportChunks(
+                doc_id=doc_id, signature=signatures[doc_id],
+                ids=[c[1] for c in chunks], texts=[c[2] for c in chunks], metadatas=[c[3] for c in chunks],
+                tokens=["\x1f".join(tokenize(keyword_text(c[3], c[2]))) for c in chunks]))
+        return parts
 
 
 class HybridRetriever(BaseRetriever):
@@ -119,14 +269,27 @@ class HybridRetriever(BaseRetriever):
 
     _store: Any = PrivateAttr(default=None)
     _snapshot: _Snapshot | None = PrivateAttr(default=None)
+    _keyword_store: KeywordStore | None = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     def snapshot(self) -> _Snapshot:
-        """The current committed chunks (rebuilt when reports were added, changed or removed)."""
-        reports = self.index.reports()
-        key = tuple(sorted((r.doc_id, r.version) for r in reports))
-        if self._snapshot is None or self._snapshot.key != key:
-            self._snapshot = _Snapshot(self.index, reports, key)
-        return self._snapshot
+        """The current committed chunks and their BM25 index.
+
+        Each call costs one cheap look at the index (``ReportIndex.generation``); the report
+        list is read only when that changed, and the snapshot rebuilt only when the report
+        versions (or their fields) did.
+        """
+        with self._lock:  # app threads share one retriever: build a snapshot once
+            probe = self.index.generation()
+            snap = self._snapshot
+            if snap is not None and probe is not None and snap.probe == probe:
+                return snap
+            if self._keyword_store is None:
+                self._keyword_store = KeywordStore(keyword_cache_folder(self.index.settings))
+            snap = _Snapshot.load(self.index, self.index.reports(), self._keyword_store, previous=snap)
+            snap.probe = probe
+            self._snapshot = snap
+            return snap
 
     @property
     def analyzer(self) -> QueryAnalyzer:
@@ -167,28 +330,40 @@ class HybridRetriever(BaseRetriever):
 
     def _per_place(self, snap: _Snapshot, vector: list[float], analysis: QueryAnalysis, places: list[str],
                    years: list[int], k: int) -> list[Document]:
-        """Search each place on its own, then interleave: rank 1 of every place, then rank 2..."""
-        lists = [self._search(snap, vector, analysis, [place], years, k) for place in places]
+        """Search each place on its own, then interleave: rank 1 of every place, then rank 2...
+
+        Beyond ``PER_PLACE_MAX`` places (an "all cities" question over hundreds of reports) one
+        search over them all, with more candidates, is split by place instead: a search per
+        place would cost hundreds of Chroma queries.
+        """
+        if len(places) > PER_PLACE_MAX:
+            every = len(places) == len({r.region for r in snap.reports if r.region})
+            pool = self._search(snap, vector, analysis, [] if every else places, years,
+                                max(k, PER_PLACE_MAX) * 4, candidates=self.candidates * 4)
+            grouped: dict[str, list[Document]] = {}
+            for doc in pool:
+                grouped.setdefault(doc.metadata.get("region") or "", []).append(doc)
+            lists = list(grouped.values())
+            k = max(k, PER_PLACE_MAX)
+            places = places[:k]
+        else:
+            lists = [self._search(snap, vector, analysis, [place], years, k) for place in places]
         merged: list[Document] = []
         for rank in range(k):
             merged.extend(docs[rank] for docs in lists if rank < len(docs))
         return merged[:max(k, len(places))]
 
     def _search(self, snap: _Snapshot, vector: list[float], analysis: QueryAnalysis, regions: list[str],
-                years: list[int], k: int) -> list[Document]:
+                years: list[int], k: int, candidates: int | None = None) -> list[Document]:
+        candidates = candidates or self.candidates
         where = metadata_filter(regions, years)
         dense = self._store.similarity_search_by_vector_with_relevance_scores(
-            vector, k=self.candidates, filter=where)
+            vector, k=candidates, filter=where)
         dense_ranked = [(doc.id, 1.0 - distance) for doc, distance in dense if doc.id in snap.documents]
 
-        region_set, year_set = set(regions), set(years)
-
-        def accepts(meta: dict) -> bool:
-            return ((not region_set or meta.get("region") in region_set)
-                    and (not year_set or meta.get("year") in year_set))
-
         terms = analysis.terms  # places and years are left out: the filters cover them
-        hits = snap.keywords.search(terms, k=self.candidates, where=accepts) if terms else []
+        hits = (snap.keywords.search(terms, k=candidates, mask=snap.mask(regions, years))
+                if terms else [])
         return self._fuse(snap, dense_ranked, [(h.id, h.score) for h in hits], k)
 
     def _fuse(self, snap: _Snapshot, dense: list[tuple[str, float]], keyword: list[tuple[str, float]],

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -19,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "data" / "reports"
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The embedding cache and server-index BM25 snapshots go to a throwaway folder, never ~/.cache
+# (subprocesses inherit it).
+_CACHE_DIR = tempfile.mkdtemp(prefix="rag-test-cache-")
+os.environ.setdefault("RAG_CACHE_DIR", _CACHE_DIR)
+atexit.register(shutil.rmtree, _CACHE_DIR, True)
 
 # No network at run time: pytest-socket lets tests connect to loopback only (the Chroma,
 # llama.cpp and Gradio servers the tests start on 127.0.0.1), so nothing can quietly download.

@@ -141,23 +141,27 @@ def test_duplicates_failures_overrides_prune_remove(tmp_path, counting_embedding
 
 
 def test_interrupted_write_is_never_listed_and_is_repaired(tmp_path, counting_embeddings):
-    # Houma has more chunks than one write batch, so a crash after the first batch leaves
-    # chunks behind without the commit marker (chunk 0, written last).
+    # A crash before the commit marker (chunk 0, written last, on its own) leaves the other
+    # chunks behind, uncommitted.
     folder = copy_reports(tmp_path / "reports", {"houma-2023.txt"})
     index = ReportIndex(Settings(index_dir=str(tmp_path / "index")), counting_embeddings)
 
     class Crash(Exception):
         pass
 
-    def crash_after_first_batch(n):
-        raise Crash()
+    collection = index.collection
+    upsert = collection.upsert
 
-    original = index.add_report
-    index.add_report = lambda record, chunks, on_batch=None: original(record, chunks, crash_after_first_batch)
+    def crash_at_commit(ids, **kwargs):
+        if any(i.endswith(":00000") for i in ids):
+            raise Crash()
+        return upsert(ids=ids, **kwargs)
+
+    collection.upsert = crash_at_commit
     summary = Ingestor(index, progress=False).run([folder])
     assert summary.failed and index.reports() == []
-    assert index.collection.count() > 0  # the first batch was written, uncommitted
-    index.add_report = original
+    assert index.collection.count() > 0  # the other chunks were written, uncommitted
+    collection.upsert = upsert
     summary = Ingestor(index, progress=False).run([folder])
     assert summary.repaired_chunks > 0 and summary.count("ingested") == 1
     record = index.reports()[0]
