@@ -253,6 +253,12 @@ class Answerer:
             fallback.notes.append(f"the model's figures ({stated}) differ from the best-matching sentences; "
                                   "answered extractively")
             return fallback
+        left_out = [c.region for c in fallback.citations if c.region not in {x.region for x in citations}]
+        if analysis.scope in ("several", "all") and left_out:
+            # A comparison or list that drops a place the reports cover misleads by omission.
+            fallback.notes.append(f"the model's answer left out {'、'.join(dict.fromkeys(left_out))}; "
+                                  "answered extractively")
+            return fallback
         by_chunk = {p.id: p for p in given}
         report = check_grounding(text, {c.n: c.text for c in citations}, {c.n: c.region for c in citations},
                                  place_names)
