@@ -189,3 +189,18 @@ def test_rag_ask_json_table_and_chart_from_the_command_line(bundled_index, tmp_p
     table = json.loads(proc.stdout)["table"]
     assert [(r["region"], r["value"], r["unit"]) for r in table["rows"]] == [("侯马市", 100, "%"), ("石家庄市", 98, "%")]
     assert chart.is_file() and chart.stat().st_size > 5000
+
+
+def test_llm_answer_that_leaves_out_a_place_falls_back_to_every_place(bundled_index):
+    from langchain_core.language_models import GenericFakeChatModel
+
+    from rag.answer import Answerer
+    from rag.retrieve import HybridRetriever
+
+    question = "太原、侯马、石家庄的人民调解成功情况分别如何？"  # words, not one figure: no table
+    answerer = Answerer(HybridRetriever(index=bundled_index), chat_model=GenericFakeChatModel(
+        messages=iter(["太原市全年调解纠纷15223件，调解成功15184件[1]。"] * 3)))
+    result = answerer.run(question, mode="llm")
+    assert result.table is None
+    assert {c.region for c in result.citations} == {"太原市", "侯马市", "石家庄市"}
+    assert any("left out" in n for n in result.notes)
