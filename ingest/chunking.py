@@ -27,6 +27,7 @@ HEADING_LEVELS = [
     (4, re.compile(r"^\(\d{1,2}\)")),
 ]
 HEADING = re.compile("|".join(p.pattern for _, p in HEADING_LEVELS))
+PROGRESS_EVERY = 100_000  # characters between progress calls
 _ITEM = re.compile(rf"^(其)?[{_CN_NUM}]+是")  # 一是… 二是…: a good place to start a chunk
 _SENTENCE = re.compile(r"[^。！？；!?;\n]*(?:[。！？；!?;]+[”’」』)）]*|\n|$)")
 _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]|$)")
@@ -162,12 +163,18 @@ class Chunker:
 
     # --- packing ------------------------------------------------------------------------
 
-    def run(self, text: str, page_starts: list[int] | None = None) -> list[Chunk]:
+    def run(self, text: str, page_starts: list[int] | None = None,
+            progress: Callable[[int], None] | None = None) -> list[Chunk]:
         """Chunk a cleaned report.
 
         Args:
             text: the cleaned text.
             page_starts: offsets where each page begins (PDF), for the chunks' page numbers.
+            progress: called now and then with the number of characters chunked so far
+                (a progress bar for long files).
+
+        A chunk whose text is identical to an earlier chunk's is left out (its first occurrence
+        stands for it); ``index`` numbers the chunks kept, 0..n-1.
         """
         chunks: list[Chunk] = []
         path: list[tuple[int, str]] = []  # (level, heading text)
@@ -177,10 +184,18 @@ class Chunker:
         def page_of(offset: int) -> int | None:
             return bisect.bisect_right(page_starts, offset) if page_starts else None
 
+        seen: set[int] = set()  # hashes of the chunk texts so far
+
         def emit() -> None:
             if not current or all(p.heading_level for p in current):
                 return
             start, end = current[0].start, current[-1].end
+            key = hash(text[start:end])
+            if key in seen:
+                # A passage the report already holds word for word (a page saved twice, a file
+                # of several copies): stored once, or it would crowd out everything else.
+                return
+            seen.add(key)
             section = current_path.split(" > ")[-1] if current_path else ""
             chunks.append(Chunk(text=text[start:end], start=start, end=end, section=section,
                                 section_path=current_path, page=page_of(start),
@@ -189,7 +204,11 @@ class Chunker:
         def tokens_of(pieces: list[_Piece]) -> int:
             return self.count(text[pieces[0].start:pieces[-1].end]) if pieces else 0
 
+        reported = 0
         for piece in self._pieces(text):
+            if progress and piece.end - reported >= PROGRESS_EVERY:
+                reported = piece.end
+                progress(reported)
             if piece.heading_level:
                 if current and not all(p.heading_level for p in current):
                     emit()
@@ -218,4 +237,6 @@ class Chunker:
             else:
                 current = candidate
         emit()
+        if progress:
+            progress(len(text))
         return chunks

@@ -46,7 +46,14 @@ _DEBRIS_LINE = [re.compile(p) for p in (
 # Page-information lines: removed, but kept for metadata detection (publisher, date).
 _INFO_FIELDS = re.compile(r"(发布日期|发布时间|时间|日期|来源|作者|信息来源|发文机关|字号|字体|阅读|浏览)\s*[:：]")
 # A link list that ends the page: everything from here on is debris.
+_PARAGRAPH_CHARS = 80  # a line this long is report text, never a link title
 _TAIL_START = re.compile(r"^(相关(信息|链接|文章|阅读|新闻|文件)|延伸阅读|猜你喜欢|附件下载)[:：]?$")
+
+
+# Characters that are no text: C0/C1 controls (NUL, ESC, DEL from damaged files and terminal
+# pastes) and zero-width marks from web pages (they split words: 行政\u200b复议 would not match).
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+_BREAKS = re.compile("[\x0b\x0c\x1c-\x1e]")  # vertical tabs, form (page) feeds: spaces within a line
 
 
 @dataclass
@@ -96,7 +103,8 @@ def clean(document: LoadedDocument) -> CleanedText:
             page += 1
         pages.append(page if starts else None)
         offset += len(line) + 1
-    raw_lines = [normalise_stored(line.replace("\r", "")) for line in source_lines]
+    raw_lines = [normalise_stored(_INVISIBLE.sub("", _BREAKS.sub(" ", line.replace("\r", ""))))
+                 for line in source_lines]
 
     forms = [matching_form(line) for line in raw_lines]
     nonblank = [i for i, f in enumerate(forms) if f]
@@ -105,6 +113,9 @@ def clean(document: LoadedDocument) -> CleanedText:
     tail = {forms[i] for i in nonblank[-12:]}
     repeated_frame = {f for f in head & tail if len(f) < 80} if len(nonblank) > 24 else set()
 
+    # A link list holds short titles: a "相关信息" line followed by a paragraph somewhere later
+    # (a file holding several pages or reports) starts no tail, and only that line goes.
+    last_paragraph = max((i for i in nonblank if len(forms[i]) >= _PARAGRAPH_CHARS), default=-1)
     keep: list[int] = []
     info, removed = [], []
     tail_cut = False
@@ -112,8 +123,8 @@ def clean(document: LoadedDocument) -> CleanedText:
     for i, (line, form) in enumerate(zip(raw_lines, forms)):
         if not form:
             continue
-        if tail_cut or (_TAIL_START.match(form) and i > len(raw_lines) // 2):
-            tail_cut = True
+        if tail_cut or _TAIL_START.match(form):
+            tail_cut = tail_cut or (i > len(raw_lines) // 2 and i > last_paragraph)
             removed.append(line)
             continue
         if is_info_line(line):

@@ -36,8 +36,19 @@ class LoadedDocument:
     notes: list[str] = field(default_factory=list)
 
 
-def decode_text(data: bytes, name: str = "file") -> tuple[str, str]:
+# A UTF-8 file with at most this share of invalid bytes is damaged UTF-8 (a download cut off
+# mid-character, a stray byte), not another encoding: GBK or Big5 text read as UTF-8 fails on
+# most of its characters, binary data on a large share of its bytes.
+DAMAGED_UTF8_SHARE = 0.005
+
+
+def decode_text(data: bytes, name: str = "file", notes: list[str] | None = None) -> tuple[str, str]:
     """Decode bytes of unknown encoding; returns ``(text, encoding)``.
+
+    Args:
+        data: the file's bytes.
+        name: the file's name, for messages.
+        notes: if given, receives a note when the text was decoded with losses.
 
     Raises:
         EmptyDocument: no bytes, or only whitespace.
@@ -55,6 +66,13 @@ def decode_text(data: bytes, name: str = "file") -> tuple[str, str]:
         pass
     best = from_bytes(data).best()
     if best is None:
+        lenient = data.decode("utf-8", errors="replace")
+        damaged = lenient.count("\ufffd")
+        if damaged <= DAMAGED_UTF8_SHARE * len(lenient):
+            if notes is not None:
+                notes.append(f"{damaged} invalid UTF-8 byte sequence(s) replaced by U+FFFD "
+                             "(a damaged or truncated file?)")
+            return lenient, "utf_8"
         raise UnreadableDocument("not a text file (no text encoding fits its bytes)")
     encoding = best.encoding
     # charset-normalizer reports GBK-compatible text as gb2312 or gbk; gb18030 is their
@@ -81,11 +99,12 @@ def _markdown_to_text(text: str) -> str:
 
 
 def _load_text(path: Path, data: bytes) -> LoadedDocument:
-    text, encoding = decode_text(data)
+    notes: list[str] = []
+    text, encoding = decode_text(data, path.name, notes)
     fmt = "md" if path.suffix.lower() == ".md" else "txt"
     if fmt == "md":
         text = _markdown_to_text(text)
-    return LoadedDocument(path=path, text=text, format=fmt, encoding=encoding)
+    return LoadedDocument(path=path, text=text, format=fmt, encoding=encoding, notes=notes)
 
 
 def _load_html(path: Path, data: bytes) -> LoadedDocument:
@@ -93,7 +112,8 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
 
     if not data.strip():
         raise EmptyDocument("the file is empty")
-    html, encoding = decode_text(data)
+    notes: list[str] = []
+    html, encoding = decode_text(data, path.name, notes)
     soup = BeautifulSoup(html, "html.parser")
     page_text = soup.get_text("\n")  # before trimming: 发布日期/来源 lines sit outside the article
     title = None
@@ -116,7 +136,7 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
     if title and title not in body[:300]:
         body = f"{title}\n{body}"
     return LoadedDocument(path=path, text=body, format="html", encoding=encoding, html_title=title,
-                          page_text=page_text)
+                          page_text=page_text, notes=notes)
 
 
 def _reflow_pdf_lines(page_text: str) -> str:

@@ -29,6 +29,7 @@ from rag.index import ChunkRecord, ReportIndex, ReportRecord
 
 # Bump when cleaning or chunking changes, so that re-ingest rebuilds every report.
 PIPELINE_VERSION = "1"
+LONG_TEXT_CHARS = 200_000  # texts from this long show a chunking progress bar
 _OVERRIDABLE = ("region", "province", "year", "title", "publisher", "date")
 
 
@@ -236,7 +237,12 @@ class Ingestor:
                 result.reason = f"same text as {twin.source} (doc_id {twin.doc_id}); stored once"
                 return result
 
-            chunks = self.chunker.run(cleaned.text, cleaned.page_starts)
+            # Chunking a long file takes a while: it gets its own bar (characters done).
+            with tqdm(total=len(cleaned.text), desc=f"  {path.name[-24:]} chunking", unit="char",
+                      unit_scale=True, leave=False, file=sys.stderr,
+                      disable=not self.progress or len(cleaned.text) < LONG_TEXT_CHARS) as chunking:
+                chunks = self.chunker.run(cleaned.text, cleaned.page_starts,
+                                          progress=lambda done: chunking.update(done - chunking.n))
             if not chunks:
                 raise IngestError("no text left to index after cleaning")
             doc_id = previous.doc_id if previous else make_doc_id(source)
@@ -259,7 +265,8 @@ class Ingestor:
             existing[source] = record
             result.status = "replaced" if previous else "ingested"
             result.doc_id, result.chunks = doc_id, len(records)
-            result.region, result.year, result.warnings = meta.region, meta.year, meta.warnings
+            result.region, result.year = meta.region, meta.year
+            result.warnings = meta.warnings + document.notes  # e.g. damaged bytes replaced
         except IngestError as exc:
             result.reason = str(exc)
         except Exception as exc:  # a file must never stop the others; say what went wrong

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -33,6 +34,9 @@ LLM_PASSAGES = 3  # excerpts the model sees: the bundled model reads ~75 prompt 
 _LLM_REFUSAL = re.compile(r"未提及|没有提及|未提到|没有提到|无法回答|未找到|没有找到|不包含|没有相关|并未|"
                           r"not (mentioned|stated|provided|given)|(do|does|did) not (mention|say|state|contain|include|provide|give)|no information",
                           re.IGNORECASE)
+
+
+_ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 
 class QuestionError(ValueError):
@@ -202,7 +206,14 @@ class Answerer:
 
     @staticmethod
     def _validated(question: str) -> str:
-        question = "".join(ch for ch in (question or "").strip() if ch.isprintable() or ch in "\n\t")
+        if question is not None and not isinstance(question, str):
+            raise QuestionError(f"the question must be text, got {type(question).__name__}")
+        # Pasted questions carry terminal colour codes, zero-width and control characters, and
+        # web-page spaces (U+00A0, U+3000): spaces stay spaces, the rest goes.
+        question = _ANSI_ESCAPE.sub("", question or "")
+        question = "".join(" " if ch.isspace() else ch for ch in question
+                           if ch.isspace() or unicodedata.category(ch)[0] != "C")
+        question = re.sub(r" {2,}", " ", question).strip()
         if not question:
             raise QuestionError("the question is empty")
         if len(question) > MAX_QUESTION_CHARS:

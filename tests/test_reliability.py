@@ -257,3 +257,316 @@ def test_a_bad_llm_timeout_setting_is_named(monkeypatch, value):
     monkeypatch.setenv("RAG_LLM_TIMEOUT", "2.5")
     model = make_chat_model(Settings(llm="openai", llm_base_url="http://127.0.0.1:9/v1", llm_model="m"))
     assert model.request_timeout == 2.5
+
+
+# --------------------------------------------------------------------------------------------
+# Input limits
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def answerer(bundled_index):
+    from rag.answer import Answerer
+    from rag.retrieve import HybridRetriever
+
+    return Answerer(HybridRetriever(index=bundled_index, k=8))
+
+
+@pytest.mark.parametrize("pasted,clean", ids=["ansi-nul-zero-width", "bom-crlf-tab", "nbsp-ideographic-space"], argvalues=[
+    ("太原市\x1b[31m2024年\x1b[0m新收\u200b行政复议\x00案件多少件？\x07", "太原市2024年新收行政复议案件多少件？"),
+    ("\ufeff  绵阳市2024年\r\n新收行政复议案件多少件？\t", "绵阳市2024年 新收行政复议案件多少件？"),
+    ("How\xa0many\u3000legal aid cases did\u2003Mianyang handle in 2024?",
+     "How many legal aid cases did Mianyang handle in 2024?"),
+])
+def test_control_characters_and_odd_spaces_do_not_change_the_answer(answerer, pasted, clean):
+    got, expected = answerer.run(pasted, mode="extractive"), answerer.run(clean, mode="extractive")
+    assert got.question == clean
+    assert not expected.refused and got.answer == expected.answer
+    assert [c.chunk_id for c in got.citations] == [c.chunk_id for c in expected.citations]
+
+
+@pytest.mark.parametrize("question,message", ids=["empty", "blank", "only-control", "none", "1004-chars",
+                                                 "200000-chars", "bytes"], argvalues=[
+    ("", "empty"), ("   \n\t ", "empty"), ("\x00\x1b[0m\u200b\u3000", "empty"), (None, "empty"),
+    ("行政复议" * 251, "1004 characters long; the limit is 1000"),
+    ("法" * 200_000, "200000 characters long"),
+    (b"\xe5\xa4\xaa\xe5\x8e\x9f", "must be text"),
+])
+def test_empty_overlong_and_non_text_questions_are_refused_with_a_reason(answerer, question, message):
+    from rag.answer import QuestionError
+
+    with pytest.raises(QuestionError, match=message):
+        answerer.run(question)
+
+
+@pytest.mark.parametrize("question", ids=["punctuation", "emoji", "number", "1000-ascii", "1000-stopword",
+                                         "html", "sql", "template"], argvalues=["？？？", "😀😀😀", "1274", "a" * 1000, "的" * 1000,
+                                      "<script>alert(1)</script>", "'; DROP TABLE reports; --",
+                                      "{question} {passages} [1]"])
+def test_strange_but_valid_questions_get_an_answer_or_a_refusal(answerer, question):
+    result = answerer.run(question, mode="extractive")
+    assert result.answer and (result.refused or result.citations)
+    markers = {int(n) for n in __import__("re").findall(r"\[(\d+)\]", result.answer)}
+    assert markers <= {c.n for c in result.citations}
+
+
+def test_rag_ask_names_the_problem_with_a_bad_question(bundled_index):
+    index = {"RAG_INDEX_DIR": bundled_index.settings.index_dir}
+    empty = rag("ask", " \t ", env=index)
+    assert empty.returncode == 2 and empty.stderr.strip() == "error: the question is empty"
+    long = rag("ask", "新收行政复议案件" * 1000, env=index)
+    assert long.returncode == 2 and "8000 characters long; the limit is 1000" in long.stderr
+    assert "Traceback" not in empty.stderr + long.stderr
+    pasted = rag("ask", "\x1b[1m太原市2024年\u200b新收行政复议案件多少件？\x1b[0m", "--json", env=index)
+    assert pasted.returncode == 0, pasted.stderr[-2000:]
+    assert "1274" in json.loads(pasted.stdout)["answer"]
+
+
+# --------------------------------------------------------------------------------------------
+# Bad files, odd encodings and names, duplicates: one real `rag ingest` run over an inbox
+# --------------------------------------------------------------------------------------------
+
+def _report(name: str) -> str:
+    return (REPORTS / name).read_text(encoding="utf-8")
+
+
+def _pdf_of(path: Path, name: str) -> Path:
+    from test_loaders import _write_pdf
+
+    _write_pdf(path, [line.strip() for line in _report(name).split("\n") if line.strip()][:60])
+    return path
+
+
+def _locked(source: Path, target: Path) -> Path:
+    from test_loaders import _encrypted_copy
+
+    return _encrypted_copy(source, target, "fzzf2024")
+
+
+def _scan(path: Path) -> Path:
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(path))
+    for _ in range(2):  # two pages of "scanned" shapes, no text
+        pdf.rect(72, 72, 400, 600, stroke=1, fill=1)
+        pdf.showPage()
+    pdf.save()
+    return path
+
+
+def _junk(size: int, seed: int) -> bytes:
+    import random
+
+    return random.Random(seed).randbytes(size)
+
+
+LONG_NAME = "绵阳市人民政府关于" + "二〇二四年度法治政府建设情况" * 4 + "的报告（公开版） 最终定稿.txt"
+_SJZ = _report("shijiazhuang-2024.txt")
+DAMAGED = (_SJZ[:700].encode() + b"\xff" + _SJZ[700:1400].encode() + "\x00\x1b\u200b\u00ad\x0c".encode()
+           + _SJZ[1400:].encode() + "审".encode()[:2])
+NOT_A_REPORT = "关于召开工作会议的通知\n各有关单位：\n定于下周三上午九点在三楼会议室召开工作会议，请准时参加。\n特此通知。\n"
+
+
+def _bad_files(inbox: Path, tmp: Path) -> dict[str, str]:
+    """Write every bad input into ``inbox``; returns {file name: a word its reason must contain}."""
+    import gzip
+    import io
+    import zipfile
+
+    pdf = _pdf_of(tmp / "taiyuan.pdf", "taiyuan-2024.txt")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("report.txt", _report("houma-2023.txt"))
+    bad = {
+        "empty.txt": (b"", "empty"),
+        "blank.md": (b" \r\n\t\n  \n", "empty"),
+        "empty.pdf": (b"", "empty"),
+        "junk.pdf": (_junk(8192, 1), "PDF"),
+        "404-page.pdf": (b"<html><head><title>404 Not Found</title></head><body>404</body></html>", "PDF"),
+        "truncated.pdf": (pdf.read_bytes()[: pdf.stat().st_size // 3], "PDF"),
+        "locked.pdf": (_locked(pdf, tmp / "locked.pdf").read_bytes(), "encrypted"),
+        "scan.pdf": (_scan(tmp / "scan.pdf").read_bytes(), "no text layer"),
+        "junk.docx": (_junk(4096, 2), ".docx"),
+        "zip-not-word.docx": (archive.getvalue(), ".docx"),
+        "old-word.doc": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + _junk(4096, 3), ".doc"),
+        "binary.txt": (_junk(4096, 4), "not a text file"),
+        "gzipped.txt": (gzip.compress(_report("houma-2023.txt").encode()), "not a text file"),
+        "debris-only.html": ("<html><body><div>当前位置：首页 > 政务公开</div><div>主办：某市人民政府办公室"
+                             "</div><div>网站标识码1401000001</div><div>晋ICP备05001234号</div></body></html>"
+                             .encode(), "debris"),
+        "sidecar-broken.txt": (_report("houma-2023.txt").encode(), "not valid JSON"),
+    }
+    for name, (data, _) in bad.items():
+        (inbox / name).write_bytes(data)
+    (inbox / "sidecar-broken.meta.json").write_text("{region: 侯马市", encoding="utf-8")
+    return {name: word for name, (_, word) in bad.items()}
+
+
+def _good_files(inbox: Path) -> dict[str, tuple[str | None, str]]:
+    """Good inputs: {file name: (region it must get, "ingested" or "duplicate")}.
+
+    Each report appears in several encodings; exactly one copy of it is stored, and the
+    others are found to be the same text, which is only possible if every encoding decoded
+    exactly.
+    """
+    taiyuan = _report("taiyuan-2024.txt")
+    files = {
+        "太原市 2024年 法治政府建设年度报告（终稿）.txt": (taiyuan.encode("utf-8"), "太原市"),
+        "taiyuan-gbk.txt": (taiyuan.replace("\xa0", " ").encode("gbk"), "太原市"),
+        "taiyuan-gb18030.txt": (taiyuan.encode("gb18030"), "太原市"),
+        "taiyuan-utf16.txt": (taiyuan.encode("utf-16"), "太原市"),
+        "taiyuan-utf8-bom.txt": (taiyuan.encode("utf-8-sig"), "太原市"),
+        "taicang-big5.txt": (_report("taicang-2024.txt").encode("big5"), "太仓市"),
+        "taicang-utf8.txt": (_report("taicang-2024.txt").encode("utf-8"), "太仓市"),
+        LONG_NAME: (_report("mianyang-2024.txt").encode("gb18030"), "绵阳市"),
+        "会议通知 (副本).txt": (NOT_A_REPORT.encode("gbk"), None),
+        # Damaged UTF-8 (a stray byte, a character cut off at the end) with control and
+        # zero-width characters inside: still read, the damage named in a warning.
+        "shijiazhuang-damaged.txt": (DAMAGED, "石家庄市"),
+    }
+    for name, (data, _) in files.items():
+        (inbox / name).write_bytes(data)
+    return {name: region for name, (_, region) in files.items()}
+
+
+def _lines_about(stderr: str, name: str) -> list[str]:
+    return [line for line in stderr.replace("\r", "\n").split("\n") if f"/{name}:" in line or f"/{name} ->" in line]
+
+
+def _index_state(index_dir: Path) -> dict[str, dict]:
+    from rag.config import Settings
+    from rag.index import ReportIndex
+
+    got = ReportIndex(Settings(index_dir=str(index_dir))).collection.get(include=["metadatas", "documents"])
+    return {i: {**m, "text": t} for i, m, t in zip(got["ids"], got["metadatas"], got["documents"])}
+
+
+def test_one_ingest_run_over_bad_odd_and_duplicate_files(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    bad = _bad_files(inbox, tmp_path)
+    good = _good_files(inbox)
+    assert 230 < len(LONG_NAME.encode()) <= 255  # near the file-system limit
+    env = {"RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_CACHE_DIR": str(tmp_path / "cache")}
+    extra = [str(tmp_path / "nowhere.txt"), str(tmp_path / "report.rtf")]  # named on the command line
+    (tmp_path / "report.rtf").write_text(_report("houma-2023.txt"), encoding="utf-8")
+
+    run = rag("ingest", str(inbox), *extra, env=env, cwd=tmp_path)
+
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and "unexpected error" not in run.stderr, run.stderr[-3000:]
+    # Each bad file: one FAILED line that names it and says why.
+    for name, word in bad.items():
+        lines = _lines_about(run.stderr, name)
+        assert len(lines) == 1 and lines[0].startswith("FAILED") and word in lines[0], (name, lines)
+    assert any(line.startswith("FAILED") and "nowhere.txt: no such file or folder" in line
+               for line in run.stderr.split("\n"))
+    assert any(line.startswith("FAILED") and "report.rtf: unsupported file type .rtf" in line
+               for line in run.stderr.split("\n"))
+    # Each report once, whatever its encoding or name; the other copies are duplicates of it.
+    listed = json.loads(rag("list", "--json", env=env, cwd=tmp_path).stdout)
+    by_region: dict = {}
+    for report in listed:
+        by_region.setdefault(report["region"], []).append(report)
+    assert sorted(by_region, key=str) == sorted({r for r in good.values()}, key=str)
+    assert all(len(reports) == 1 for reports in by_region.values()), listed
+    for name, region in good.items():
+        lines = _lines_about(run.stderr, name)
+        stored = by_region[region][0]
+        if stored["source"].endswith("/" + name):
+            assert lines[0].startswith("ingested"), lines
+        else:
+            assert lines[0].startswith("dup") and stored["doc_id"] in lines[0], (name, lines)
+    assert "5 ingested" in run.stdout and "5 duplicate" in run.stdout
+    assert f"{len(bad) + len(extra)} failed" in run.stdout
+    # The traditional report stays traditional; the long name gives a short doc_id.
+    taicang = by_region["太仓市"][0]
+    assert any("行政復議" in s["text"] for s in _index_state(tmp_path / "index").values()
+               if s["doc_id"] == taicang["doc_id"])
+    assert len(by_region["绵阳市"][0]["doc_id"]) <= 48
+    # Not a report: stored, with place and year unknown and a warning that says what to do.
+    notice = by_region[None][0]
+    assert notice["year"] is None and notice["title"] == "会议通知 (副本)"
+    warnings = [line for line in _lines_about(run.stderr, "会议通知 (副本).txt") if line.startswith("warning")]
+    assert any("place not detected; pass --region" in w for w in warnings)
+    assert any("year not detected; pass --year" in w for w in warnings)
+
+    damaged = [line for line in _lines_about(run.stderr, "shijiazhuang-damaged.txt") if line.startswith("warning")]
+    assert damaged and "2 invalid UTF-8 byte sequence(s) replaced" in damaged[0], damaged
+
+    # Nothing of a bad file is in the index, and running them again changes nothing.
+    before = _index_state(tmp_path / "index")
+    invisible = __import__("re").compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\ufeff]")
+    assert not any(invisible.search(state["text"]) for state in before.values())
+    assert sum(r["chunks"] for r in listed) == len(before)
+    sources = {m["source"] for m in before.values()}
+    assert not any(s.endswith("/" + name) for s in sources for name in bad)
+    again = rag("ingest", *[str(inbox / name) for name in bad], env=env, cwd=tmp_path)
+    assert again.returncode == 1 and f"0 ingested, 0 skipped, 0 duplicate, {len(bad)} failed" in again.stdout
+    assert _index_state(tmp_path / "index") == before
+
+
+def test_a_file_holding_several_reports_keeps_them_all():
+    # The first report's "相关信息" link list is not the end of the file when a report follows.
+    from ingest.cleaning import clean
+    from ingest.loaders import LoadedDocument
+
+    mianyang, taiyuan = _report("mianyang-2024.txt"), _report("taiyuan-2024.txt")
+    alone = clean(LoadedDocument(Path("m.txt"), mianyang, "txt")).text
+    both = clean(LoadedDocument(Path("m+t.txt"), mianyang + "\n" + taiyuan, "txt")).text
+    assert "相关信息" not in alone and "相关信息" not in both
+    assert both.startswith(alone)
+    assert "市政府行政复议局全年新收行政复议案件1274件,同比增长204%。" in both
+
+
+def test_a_passage_repeated_word_for_word_is_stored_once():
+    from ingest.chunking import Chunker
+    from ingest.cleaning import clean
+    from ingest.loaders import LoadedDocument
+
+    text = clean(LoadedDocument(Path("t.txt"), _report("taiyuan-2024.txt"), "txt")).text
+    once = Chunker().run(text)
+    thrice = Chunker().run("\n".join([text] * 3))
+    assert [c.index for c in thrice] == list(range(len(thrice)))
+    assert len({c.text for c in thrice}) == len(thrice)  # no text twice
+    assert {c.text for c in once} <= {c.text for c in thrice}
+    assert len(thrice) <= len(once) + 2  # at most the passages that span a seam are new
+    assert all(thrice[i].start < thrice[i + 1].start for i in range(len(thrice) - 1))
+
+
+FIFTY_MB = 50 * 1024 * 1024
+
+
+@pytest.mark.slow
+def test_a_50_mb_text_file_is_ingested_in_bounded_memory_with_progress(tmp_path):
+    """Two real reports, one after the other, over and over to 50 MB (a mail merge gone wrong)."""
+    pair = (_report("taiyuan-2024.txt") + "\n" + _report("mianyang-2024.txt") + "\n").encode("utf-8")
+    big = tmp_path / "太原 绵阳 汇编.txt"
+    with open(big, "wb") as handle:
+        for _ in range(FIFTY_MB // len(pair) + 1):
+            handle.write(pair)
+    assert big.stat().st_size >= FIFTY_MB
+    env = {**os.environ, "RAG_LLM": "none", "RAG_INDEX_DIR": str(tmp_path / "index"),
+           "RAG_CACHE_DIR": str(tmp_path / "cache")}
+    # A parent of its own, so that its peak RSS is the ingest's alone.
+    measure = ("import resource, subprocess, sys; "
+               "done = subprocess.run(sys.argv[1:]); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+               "sys.exit(done.returncode)")
+    run = subprocess.run([sys.executable, "-c", measure, *RAG, "ingest", str(big)], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=1200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    peak_mb = int(run.stderr.strip().split("\n")[-1]) / 1024
+    print(f"50 MB file: peak RSS {peak_mb:.0f} MB")
+    assert peak_mb < 1024, f"peak RSS {peak_mb:.0f} MB for a 50 MB file"
+    # Progress while chunking the long text, then while embedding and writing its chunks.
+    updates = run.stderr.replace("\r", "\n").split("\n")
+    chunking = [int(line.split("%")[0].split()[-1]) for line in updates if "chunking:" in line and "%" in line]
+    assert len(set(chunking)) >= 3 and chunking == sorted(chunking), chunking
+    assert any("chunk/s" in line or "chunk]" in line for line in updates)
+    assert "1 ingested" in run.stdout and "0 failed" in run.stdout
+
+    state = _index_state(tmp_path / "index")
+    texts = [s["text"] for s in state.values()]
+    listed = json.loads(rag("list", "--json", env=env, cwd=tmp_path).stdout)
+    assert len(listed) == 1 and listed[0]["chunks"] == len(state) == len(set(texts)) < 100
+    assert any("新收行政复议案件1274件" in t for t in texts) and any("1472件" in t for t in texts)
