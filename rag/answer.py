@@ -18,7 +18,8 @@ from langchain_core.language_models import BaseChatModel
 
 from rag.citations import MARKER, Citation, resolve_citations
 from rag.compare import ComparisonBuilder, ComparisonTable, conclude
-from rag.extractive import ExtractiveAnswerer
+from rag.extractive import LIGHT_VERBS, ExtractiveAnswerer
+from rag.figures import extract_figures
 from rag.generate import build_answer_chain, excerpt
 from rag.grounding import attribute, check_grounding, figures, shares_a_figure
 from rag.keywords import KeywordIndex
@@ -26,6 +27,7 @@ from rag.llm import DEFAULT_LLM_TIMEOUT_S, ChatModelUnavailable, stream_within
 from rag.llm import llm_timeout as rag_llm_timeout
 from rag.query import QueryAnalysis, QueryAnalyzer
 from rag.retrieve import HybridRetriever, Passage, resolve_regions
+from rag.text import matching_form
 
 MODES = ("extractive", "llm")
 MAX_QUESTION_CHARS = 1000
@@ -270,6 +272,11 @@ class Answerer:
             fallback.notes.append(f"the model's answer left out {'、'.join(dict.fromkeys(left_out))}; "
                                   "answered extractively")
             return fallback
+        dropped = self._dropped_figures(text, fallback, analysis) if analysis.scope in ("several", "all") else []
+        if dropped:
+            fallback.notes.append(f"the model's answer left out figures the question asks about "
+                                  f"({', '.join(dropped)}); answered extractively")
+            return fallback
         by_chunk = {p.id: p for p in given}
         report = check_grounding(text, {c.n: c.text for c in citations}, {c.n: c.region for c in citations},
                                  place_names)
@@ -286,6 +293,22 @@ class Answerer:
                                 f"{', '.join(report.ungrounded)}")
             return result
         return AnswerResult(question, text, False, citations, given, "llm")
+
+    @staticmethod
+    def _dropped_figures(text: str, extractive: AnswerResult, analysis: QueryAnalysis) -> list[str]:
+        """Figures of the extractive lines that sit in a clause naming a question term but that the
+        model's answer does not state (人民调解成功情况: 调解成功率100% dropped for 943件)."""
+        stated = figures(text)
+        terms = [t for t in analysis.terms if len(t) > 1 and t not in LIGHT_VERBS]
+        dropped = []
+        for line in extractive.answer.splitlines():
+            for figure in extract_figures(MARKER.sub("", line)):
+                clause = matching_form(figure.clause)
+                if any(t in clause for t in terms) and not any(
+                        abs(s.value - figure.value) <= 1e-6 * max(1.0, figure.value) and s.percent == (figure.unit == "%")
+                        for s in stated):
+                    dropped.append(figure.text)
+        return dropped
 
     def _llm_passages(self, analysis: QueryAnalysis, passages: list[Passage], extractive: AnswerResult,
                       limit: int = LLM_PASSAGES) -> list[Passage]:

@@ -204,3 +204,17 @@ def test_llm_answer_that_leaves_out_a_place_falls_back_to_every_place(bundled_in
     assert result.table is None
     assert {c.region for c in result.citations} == {"太原市", "侯马市", "石家庄市"}
     assert any("left out" in n for n in result.notes)
+
+
+def test_llm_answer_that_drops_the_figures_asked_about_falls_back(bundled_index):
+    from langchain_core.language_models import GenericFakeChatModel
+
+    from rag.answer import Answerer
+    from rag.retrieve import HybridRetriever
+
+    # Every place cited and every figure true, but the success rates the question is about are gone.
+    model = GenericFakeChatModel(messages=iter(["侯马市：943件[1]\n石家庄市：5万余件[2]"] * 3))
+    result = Answerer(HybridRetriever(index=bundled_index), chat_model=model).run(
+        "侯马和石家庄的人民调解成功情况分别如何？", mode="llm")
+    assert "100%" in result.answer and "98%" in result.answer
+    assert any("left out figures" in n for n in result.notes)
