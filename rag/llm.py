@@ -130,10 +130,27 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         raise ChatModelUnavailable(f"cannot load the bundled model {path}: {exc}") from exc
 
 
+# llama.cpp's in-process model serves one generation at a time: two threads on one context abort
+# the process (GGML_ASSERT). A generation given up by ``stream_within`` still runs in its worker
+# thread until its next token, so the lock belongs to the generation, not to the caller.
+_LOCAL_GENERATION = threading.Lock()
+
+
 @lru_cache(maxsize=2)
 def _local_model(path: str) -> BaseChatModel:
     """One loaded copy per model file and process (loading takes seconds and ~1.2 GB)."""
     from langchain_community.chat_models import ChatLlamaCpp
 
-    return ChatLlamaCpp(model_path=path, n_ctx=4096, n_batch=512, n_threads=os.cpu_count() or 2,
-                        temperature=0, max_tokens=400, verbose=False, streaming=True)
+    class SerialChatLlamaCpp(ChatLlamaCpp):
+        """ChatLlamaCpp whose generations never overlap (several app users, timed-out answers)."""
+
+        def _generate(self, *args, **kwargs):
+            with _LOCAL_GENERATION:
+                return super()._generate(*args, **kwargs)
+
+        def _stream(self, *args, **kwargs):
+            with _LOCAL_GENERATION:  # released when the stream ends or is closed
+                yield from super()._stream(*args, **kwargs)
+
+    return SerialChatLlamaCpp(model_path=path, n_ctx=4096, n_batch=512, n_threads=os.cpu_count() or 2,
+                              temperature=0, max_tokens=400, verbose=False, streaming=True)
