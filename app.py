@@ -18,13 +18,15 @@ upload) is shown as a Chinese message in the page, never as a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
 import logging
 import os
+import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # No analytics or version-check calls: the app runs without network.
@@ -61,6 +63,8 @@ LIBRARY_COLUMNS = ["地区", "年份", "标题", "片段数", "加入时间", "�
 UPLOAD_COLUMNS = ["文件", "结果", "地区", "年份", "片段数", "说明"]
 COMPARE_COLUMNS = ["地区", "年份", "数值", "引用", "原文"]
 CHAT_CONCURRENCY = 4  # answers at once per process (the bundled model itself answers one at a time)
+LOCK_POLL_S = 0.5  # how often a question waiting for the bundled model checks whether it was stopped
+HEARTBEAT_S = 0.2  # the chat's generator yields at least this often, so 停止 takes effect at once
 NOT_MENTIONED = "未提及"
 _STATUS_TEXT = {"ingested": "已导入", "replaced": "已更新", "skipped": "未变化（已在库中）",
                 "duplicate": "重复（库中已有相同内容）", "failed": "失败", "rejected": "已拒绝"}
@@ -257,7 +261,7 @@ def friendly_error(exc: BaseException, settings: Settings) -> str:
         if "empty" in text:
             return "请输入问题。"
         if "characters long" in text:
-            return f"问题太长了（{text.split(' is ')[1].split(' characters')[0]} 字）：请控制在 1000 字以内。"
+            return "问题太长了：请控制在 1000 字以内。"
         return f"无法提问：{text}"
     if isinstance(exc, EmbeddingModelMismatch):
         return ("索引是用另一个嵌入模型建立的，不能混用。请把 RAG_EMBEDDINGS 改回原来的设置，"
@@ -515,9 +519,13 @@ class GovReportApp:
     # --- handlers ---------------------------------------------------------------------------
 
     def answer_stream(self, question: str, regions: list[str] | None, years: list[str] | None,
-                      mode: str | None, history: list[str] | None = None
+                      mode: str | None, history: list[str] | None = None,
+                      stopped: Callable[[], bool] | None = None
                       ) -> Iterator[tuple[str, AnswerResult | None, str | None]]:
         """Answer a question (rewritten first when it follows up on ``history``).
+
+        ``stopped`` says whether the asker has gone (停止); it is checked once the model is ours,
+        before the model is asked.
 
         Yields ``(text so far, None, standalone)`` while the answer streams, then
         ``(message, result, standalone)``; failures end with ``(readable message, None, None)``.
@@ -533,10 +541,13 @@ class GovReportApp:
             answerer, answer_mode = services.modes.answerer(mode or services.modes.default)
             year_numbers = [int(y) for y in years or [] if str(y).strip().isdigit()]
             lock = services.modes.lock_for(mode or services.modes.default)
-            if lock is not None and not lock.acquire(blocking=False):
-                yield "⏳ 模型正在回答其他问题，请稍候…", None, standalone
-                lock.acquire()
+            # Wait in short steps, yielding between them: a stopped request is closed at a yield
+            # and must not go on to take the model after the user has left.
+            while lock is not None and not lock.acquire(timeout=LOCK_POLL_S):
+                yield "（排队中）模型正在回答其他问题，请稍候…", None, standalone
             try:
+                if stopped is not None and stopped():
+                    return
                 streamed = ""
                 for event in answerer.stream(standalone, mode=answer_mode, regions=regions or None,
                                              years=year_numbers or None):
@@ -564,14 +575,22 @@ class GovReportApp:
         yield "", messages, '<div class="src-empty">正在检索和回答…</div>', hide, gr.skip(), gr.skip(), gr.skip(), conv
         label = self.services.mode_choices().choice(mode).label
         final_text, result, standalone = "", None, None
-        for text, result, standalone in self.answer_stream(question, regions, years, mode, conv["standalone"]):
-            if result is None:
-                messages[-1] = {"role": "assistant", "content": text + " ▌"}
-                final_text = text
-                yield gr.skip(), messages, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), conv
+        history = conv["standalone"]
+        # Closed explicitly when 停止 closes this generator: the worker then lets go of the model.
+        with contextlib.closing(background_stream(
+                lambda stopped: self.answer_stream(question, regions, years, mode, history, stopped))) as events:
+            for event in events:
+                if event is None:  # nothing new yet: a step at which 停止 can take effect
+                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), conv
+                    continue
+                text, result, standalone = event
+                if result is None:
+                    messages[-1] = {"role": "assistant", "content": text + " ▌"}
+                    final_text = text
+                    yield gr.skip(), messages, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), conv
         rewritten = standalone if standalone and standalone != question else None
         if result is None:  # an error or an empty index: the message is the answer
-            messages[-1] = {"role": "assistant", "content": f"⚠️ {final_text}"}
+            messages[-1] = {"role": "assistant", "content": f"**提示：** {final_text}"}
             sources = render_sources(None)
             conv = {**conv, "messages": messages, "pending": False}
             yield gr.skip(), messages, sources, hide, gr.skip(), gr.skip(), gr.skip(), conv
@@ -593,10 +612,12 @@ class GovReportApp:
     def _stop(conv: dict | None):
         conv = _fresh_conversation(conv)
         messages = list(conv["messages"])
-        if conv.get("pending") and messages and messages[-1]["role"] == "assistant":
+        if not conv.get("pending"):
+            return gr.skip(), gr.skip(), conv
+        if messages and messages[-1]["role"] == "assistant":
             text = str(messages[-1]["content"]).removesuffix(" ▌")
             messages[-1] = {"role": "assistant", "content": f"{text}\n\n*（已停止）*"}
-        return messages, {**conv, "messages": messages, "pending": False}
+        return messages, '<div class="src-empty">回答已停止。</div>', {**conv, "messages": messages, "pending": False}
 
     @staticmethod
     def _show_turn(conv: dict | None, evt: gr.SelectData):
@@ -853,7 +874,7 @@ class GovReportApp:
 
             picked = chatbot.example_select(example_text, None, question, queue=False, api_visibility="private").then(self._respond, chat_inputs, chat_outputs, api_visibility="private",
                    concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat")
-            stop.click(self._stop, conv, [chatbot, conv], cancels=[sent, entered, picked], queue=False,
+            stop.click(self._stop, conv, [chatbot, sources, conv], cancels=[sent, entered, picked], queue=False,
                        api_visibility="private")
             chatbot.select(self._show_turn, conv, [sources, compare_box, compare_heading, compare_table, compare_plot],
                            queue=False, api_visibility="private")
@@ -936,6 +957,61 @@ def _plot_update(bars: pd.DataFrame, axis: str):
         return gr.update(visible=False)
     top = float(bars["数值"].max()) or 1.0
     return gr.update(value=bars, x="地区", y="数值", y_title=axis, x_title="", y_lim=[0, top * 1.1], visible=True)
+
+
+class _Failure:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+_DONE = object()
+
+
+def background_stream(produce: Callable[[Callable[[], bool]], Iterator], heartbeat: float = HEARTBEAT_S) -> Iterator:
+    """Run a blocking stream in a worker thread; yield its items, and None every ``heartbeat``
+    seconds while none comes.
+
+    Gradio stops a generator only between two of its steps, and a step that waits for the model
+    (loading it, reading the prompt) can take many seconds: the heartbeat keeps every step short,
+    so 停止 ends the request at once. Closing this generator tells the worker to close the stream
+    at its next item, which releases what the stream holds (the bundled model's lock).
+
+    Args:
+        produce: called in the worker with a function that says whether the consumer has gone
+            (the stream checks it before starting expensive work), returns the stream.
+        heartbeat: seconds between the None items while waiting.
+    """
+    items: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        stream = produce(stop.is_set)
+        try:
+            for item in stream:
+                if stop.is_set():
+                    break
+                items.put(item)
+        except BaseException as exc:  # handed to the consumer
+            items.put(_Failure(exc))
+        finally:
+            stream.close()
+            items.put(_DONE)
+
+    threading.Thread(target=work, daemon=True, name="answer-stream").start()
+    try:
+        while True:
+            try:
+                item = items.get(timeout=heartbeat)
+            except queue.Empty:
+                yield None
+                continue
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
 
 
 def _fresh_conversation(conv: dict | None) -> dict:

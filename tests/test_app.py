@@ -271,3 +271,38 @@ def test_comparison_frames_plot_only_values_in_the_tables_unit():
     assert bars.values.tolist() == [["太原市", 4000.0], ["绵阳市", 5250.0]]  # 人次 is not 件; 2023 has no bar
     assert axis == "法律援助案件（件）" and "绵阳市最多" in heading
     assert comparison_frames(None) is None and comparison_frames({"rows": []}) is None
+
+
+def test_background_stream_heartbeats_failures_and_stop():
+    from app import background_stream
+
+    closed, went_on = threading.Event(), threading.Event()
+    gate = threading.Event()
+
+    def stream(stopped):
+        try:
+            yield 1
+            gate.wait(10)  # a slow step (a model reading its prompt)
+            yield 2
+            if not stopped():
+                went_on.set()
+            yield 3
+        finally:
+            closed.set()
+
+    items = background_stream(stream, heartbeat=0.05)
+    assert next(items) == 1
+    assert next(items) is None  # nothing new: a heartbeat instead of a long wait
+    items.close()  # the asker stopped
+    gate.set()
+    assert closed.wait(10) and not went_on.is_set()  # the worker saw the stop and closed its stream
+
+    def failing(stopped):
+        yield "a"
+        raise ValueError("server down")
+
+    got = []
+    with pytest.raises(ValueError, match="server down"):
+        for item in background_stream(failing, heartbeat=0.05):
+            got.append(item)
+    assert [g for g in got if g is not None] == ["a"]

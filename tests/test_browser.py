@@ -120,3 +120,38 @@ def test_chat_sources_comparison_and_library_in_chromium(browser_page, app_serve
             if record.region == "大同市":
                 app.services.index.remove_report(record.doc_id)
     assert len(app.services.index.reports()) == 5
+
+
+@pytest.mark.slow
+def test_stop_ends_a_waiting_answer_and_frees_the_bundled_model(browser_page, app_server):
+    page = browser_page
+    url, app = app_server
+    page.goto(url)
+    page.locator("#chatbot").wait_for()
+    page.locator("#mode").get_by_text("内置模型（本机）").click()
+    # Another user's answer holds the bundled model: this question has to wait, and is stopped.
+    lock = app.services.mode_choices().model_lock
+    assert lock.acquire(timeout=60)
+    try:
+        box = page.locator("#question textarea")
+        box.fill("太原市2024年新收行政复议案件多少件？")
+        box.press("Enter")
+        page.wait_for_function("""() => {
+            const bots = document.querySelectorAll("#chatbot [data-testid='bot']");
+            return bots.length && bots[bots.length - 1].innerText.includes("请稍候");
+        }""")
+        page.locator("#stop").click()
+        page.wait_for_function("""() => {
+            const bots = document.querySelectorAll("#chatbot [data-testid='bot']");
+            return bots[bots.length - 1].innerText.includes("已停止");
+        }""")
+        page.wait_for_timeout(1000)  # the other answer ends a little later
+    finally:
+        lock.release()
+    assert "▌" not in page.locator("#chatbot [data-testid='bot']").last.inner_text()
+    # The stopped answer gave the model back: the next question is answered by it.
+    answer = _ask(page, "太原市2024年新收行政复议案件多少件？", "秒")
+    assert "1274" in answer and "内置模型" in answer
+    page.wait_for_timeout(1000)
+    bots = page.locator("#chatbot [data-testid='bot']")
+    assert bots.count() == 2 and "已停止" in bots.first.inner_text()  # the stopped one stayed stopped
