@@ -377,7 +377,8 @@ def answer_markdown(result: AnswerResult, mode_label: str, standalone: str | Non
         parts.append(f"*理解为：{standalone}*")
     parts.append(result.answer)
     parts.extend(f"> 注：{note_zh(n)}" for n in result.notes)
-    used = mode_label if result.mode == "llm" else "摘录原文"
+    # A question no passage supports is refused before any model is asked.
+    used = "仅检索（未找到依据）" if result.refused else (mode_label if result.mode == "llm" else "摘录原文")
     parts.append(f"<sub>{used} · {result.latency_ms / 1000:.1f} 秒</sub>")
     return "\n\n".join(parts)
 
@@ -907,14 +908,12 @@ class GovReportApp:
                 .then(lambda: None, None, files, api_visibility="private")
             report.change(self.selected_report, report, [fix_region, fix_year], queue=False, api_visibility="private")
 
-            def pick_row(rows, evt: gr.SelectData):
-                row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-                try:
-                    return rows.iloc[row]["doc_id"] if hasattr(rows, "iloc") else rows[row][-1]
-                except (IndexError, KeyError, TypeError):
-                    return gr.skip()
+            def pick_row(evt: gr.SelectData):
+                # The clicked row as shown (the user may have sorted the table); doc_id is last.
+                row = evt.row_value or []
+                return row[-1] if row else gr.skip()
 
-            library.select(pick_row, library, report, queue=False, api_visibility="private")
+            library.select(pick_row, None, report, queue=False, api_visibility="private")
             save_fix.click(self.correct, [report, fix_region, fix_year], library_message, api_name="correct",
                            concurrency_id="ingest").then(refreshed, None, after, api_visibility="private")
             remove_button.click(self.remove, report, library_message, api_name="remove",
