@@ -46,8 +46,9 @@ class FollowUpRewriter:
         previous = analyzer.run(history[-1])
         topic = [t for t in question_terms(_FOLLOW_UP.sub(" ", new.topic.strip())) if t not in _FILLER_TERMS]
         if topic:
-            if new.regions or new.missing_regions or not (previous.regions or previous.years):
-                return question  # its own topic and place (or nothing to inherit): standalone
+            if new.regions or new.missing_regions or new.scope == "all" or not (previous.regions or previous.years):
+                # Its own topic and place, every place (各地…, which cities), or nothing to inherit.
+                return question
             # A new topic about the same places and years: "那出庭应诉率呢？"
             years = "".join(f"{y}年" for y in previous.years) if not new.years else ""
             places = "和".join(previous.regions)

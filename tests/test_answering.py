@@ -93,9 +93,10 @@ def test_extractive_fact_answer_cites_the_sentence(answerer):
 def test_extractive_comparison_gives_one_line_per_place(answerer):
     result = answerer.run("太原和绵阳2024年新收行政复议案件各多少？", mode="extractive")
     lines = result.answer.splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3  # one line per place, then the computed conclusion (rag/compare.py)
     assert lines[0].startswith("太原市（2024年）") and "1274" in lines[0]
     assert lines[1].startswith("绵阳市（2024年）") and "1472" in lines[1]
+    assert lines[2].startswith("结论：") and "多198件" in lines[2]
     assert [c.region for c in result.citations] == ["太原市", "绵阳市"]
 
 

@@ -76,6 +76,7 @@ FIRST = "太原市2024年新收行政复议案件多少件？"
     ("侯马2023年呢？", "侯马市2023年新收行政复议案件多少件?"),
     ("那出庭应诉率呢？", "太原市2024年出庭应诉率？"),
     ("石家庄市法律援助案件多少件？", "石家庄市法律援助案件多少件？"),  # standalone already
+    ("各地行政机关负责人出庭应诉率是多少？", "各地行政机关负责人出庭应诉率是多少？"),  # every place: nothing inherited
 ])
 def test_follow_ups_become_standalone(rewriter, follow_up, expected):
     assert rewriter.run(follow_up, [FIRST]) == expected
