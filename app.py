@@ -84,6 +84,10 @@ _NOTES_ZH = [
      r"已删去引用段落不支持的句子：\1"),
     (re.compile(r"^comparison answered from the figures table; the conclusion is computed from the values$"),
      "对比由各地数字计算得出"),
+    (re.compile(r"^the model's answer left out figures the question asks about \((.*)\); answered extractively$",
+                re.S), r"模型的回答漏掉了问题所问的数字（\1），已改为摘录原文回答"),
+    (re.compile(r"^the model's answer left out (.*); answered extractively$", re.S),
+     r"模型的回答漏掉了\1，已改为摘录原文回答"),
 ]
 
 CSS = """

@@ -251,6 +251,9 @@ def test_notes_are_shown_in_chinese():
     assert note_zh("LLM failed (APIConnectionError: Connection error.); answered extractively") == \
         "模型调用失败（APIConnectionError: Connection error.），已改为摘录原文回答"
     assert note_zh("库中没有成都市的报告，只回答了其余地区") == "库中没有成都市的报告，只回答了其余地区"
+    assert note_zh("the model's answer left out 侯马市; answered extractively") == "模型的回答漏掉了侯马市，已改为摘录原文回答"
+    assert note_zh("the model's answer left out figures the question asks about (100%); answered extractively") == \
+        "模型的回答漏掉了问题所问的数字（100%），已改为摘录原文回答"
 
 
 def test_comparison_frames_plot_only_values_in_the_tables_unit():
