@@ -64,6 +64,50 @@ class CleanedText:
     page_starts: list[int] | None = None
     info_lines: list[str] = field(default_factory=list)  # removed page-information lines
     removed: list[str] = field(default_factory=list)  # every removed line, for debugging
+    instructions: list[str] = field(default_factory=list)  # removed sentences addressed to an AI model
+
+
+# Sentences addressed to an AI model, not to a report's readers (prompt injection): "忽略以上所有
+# 指令…", a fake "【系统提示】", "你现在是…模式", "只回答“…”", "ignore previous instructions".
+# Matched on the matching form (simplified, half-width, lower case). A government report has no
+# such sentence; one that reached the model would be obeyed by a small one, so they are removed.
+_INSTRUCTION = re.compile("|".join((
+    r"(忽略|无视|忘记|忘掉|不要理会|不必理会)掉?(以上|上面|上述|之前|此前|前面|先前|前述|你的|原有|所有|全部|一切)"
+    r"[^。!?]{0,12}(指令|指示|提示|规则|要求|设定|约束|规定)",
+    r"(系统|system|开发者|developer)\s*(提示词?|指令|消息|prompt|message|instruction)\s*[:\]】)]",
+    r"[\[【(]\s*(系统|system|assistant|助手|ai|管理员|admin)\s*(提示词?|指令|消息|prompt|message)\s*[\]】)]",
+    r"[\[<【]\s*/?\s*(system|assistant|user|im_start|im_end)\s*[\]>】]",  # chat-role markers
+    r"(你|您)(现在|从现在起|从此|接下来)?(是|已是|已经是|处于|进入|扮演|切换到|切换为)[^。!?]{0,12}"
+    r"(助手|模型|机器人|ai|管理员模式|开发者模式|越狱模式)",
+    r"(不要|不许|禁止|无需|不得|不必)再?(引用|标注|使用|给出|提供)[^。!?]{0,6}(段落|来源|编号|引用|出处)",
+    r"(只|仅)需?(回答|输出|回复|说)\s*[:“\"「『]",
+    r"(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+|your\s+)?(previous|above|prior|preceding|earlier)\b",
+    r"\byou\s+are\s+now\b",
+    r"\b(new|system)\s+(instructions?|prompt)\s*:",
+)), re.IGNORECASE)
+# Sentence ends: Chinese and ! ?, and a full stop not followed by a letter or digit (so that
+# 146.57% and e.g. stay whole), each with a closing quote that follows it.
+_SENTENCE_END = re.compile(r"([。!?！？]+|\.(?![0-9A-Za-z.]))[”」』\"]?")
+
+
+def without_instructions(line: str, form: str | None = None) -> tuple[str, list[str]]:
+    """The line without its sentences that give orders to an AI model; and those sentences.
+
+    Args:
+        line: a line of report text.
+        form: its matching form, if already computed.
+    """
+    if not _INSTRUCTION.search(matching_form(line) if form is None else form):
+        return line, []
+    ends = [m.end() for m in _SENTENCE_END.finditer(line)]
+    kept, found = [], []
+    for start, end in zip([0] + ends, ends + [len(line)]):
+        sentence = line[start:end]
+        if _INSTRUCTION.search(matching_form(sentence)):
+            found.append(sentence.strip())
+        else:
+            kept.append(sentence)
+    return "".join(kept).strip(), found
 
 
 def is_debris(line: str) -> bool:
@@ -117,7 +161,7 @@ def clean(document: LoadedDocument) -> CleanedText:
     # (a file holding several pages or reports) starts no tail, and only that line goes.
     last_paragraph = max((i for i in nonblank if len(forms[i]) >= _PARAGRAPH_CHARS), default=-1)
     keep: list[int] = []
-    info, removed = [], []
+    info, removed, instructions = [], [], []
     tail_cut = False
     last_kept_form = None
     for i, (line, form) in enumerate(zip(raw_lines, forms)):
@@ -137,6 +181,12 @@ def clean(document: LoadedDocument) -> CleanedText:
         if form == last_kept_form and len(form) < 80:
             removed.append(line)  # a title printed twice in a row
             continue
+        line, orders = without_instructions(line, form)
+        if orders:
+            instructions.extend(orders)
+            raw_lines[i] = line
+            if not line:
+                continue
         keep.append(i)
         last_kept_form = form
 
@@ -161,4 +211,4 @@ def clean(document: LoadedDocument) -> CleanedText:
             new_starts.append(offset)
     return CleanedText(text="\n".join(text_lines),
                        page_starts=new_starts if document.page_starts else None,
-                       info_lines=info, removed=removed)
+                       info_lines=info, removed=removed + instructions, instructions=instructions)

@@ -267,6 +267,10 @@ class Ingestor:
             result.doc_id, result.chunks = doc_id, len(records)
             result.region, result.year = meta.region, meta.year
             result.warnings = meta.warnings + document.notes  # e.g. damaged bytes replaced
+            if cleaned.instructions:  # prompt injection: say what was left out of the index
+                shown = " / ".join(s[:60] for s in cleaned.instructions[:3])
+                result.warnings.append(f"left out {len(cleaned.instructions)} sentence(s) that give orders "
+                                       f"to an AI model (prompt injection?): {shown}")
         except IngestError as exc:
             result.reason = str(exc)
         except Exception as exc:  # a file must never stop the others; say what went wrong

@@ -6,6 +6,7 @@ resolved (and checked) by the answerer afterwards.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -67,6 +68,19 @@ def excerpt(passage: Passage, terms: list[str], max_chars: int = EXCERPT_CHARS,
     return replace(passage, text=text)
 
 
+_PASSAGE_TAG = re.compile(r"<\s*/?\s*passage\b[^>]*>", re.IGNORECASE)
+
+
+def as_data(passage: Passage) -> Passage:
+    """The passage with anything that would end its ``<passage>`` quote defused.
+
+    The prompt quotes each passage between ``<passage>`` tags, as data; a report whose text
+    holds ``</passage>`` must not close the quote and go on as if it were the prompt.
+    """
+    text = _PASSAGE_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), passage.text)
+    return passage if text == passage.text else replace(passage, text=text)
+
+
 def fit_passages(passages: list[Passage], budget: int = CONTEXT_TOKENS) -> list[Passage]:
     """The leading passages that fit in ``budget`` tokens (at least one)."""
     kept, used = [], 0
@@ -88,7 +102,8 @@ def build_answer_chain(chat_model: BaseChatModel) -> Runnable:
         '太原市2024年新收行政复议案件1274件[1]。'
     """
     def inputs(values: dict) -> dict:  # noqa: D401 - the prompt's variables
-        return {"question": values["question"], "passages": number_passages(values["passages"]),
+        passages = [as_data(p) for p in values["passages"]]
+        return {"question": values["question"], "passages": number_passages(passages),
                 "language_rule": LANGUAGE_RULES.get(values.get("language", "zh"), LANGUAGE_RULES["zh"])}
 
     def inputs_fitted(values: dict) -> dict:
