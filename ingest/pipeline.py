@@ -28,7 +28,7 @@ from ingest.metadata import detect_metadata
 from rag.index import ChunkRecord, ReportIndex, ReportRecord
 
 # Bump when cleaning or chunking changes, so that re-ingest rebuilds every report.
-PIPELINE_VERSION = "2"  # 2: control and zero-width characters removed, repeated passages stored once
+PIPELINE_VERSION = "2"  # 2: control and zero-width characters, orders to AI models and repeated passages left out
 LONG_TEXT_CHARS = 200_000  # texts from this long show a chunking progress bar
 _OVERRIDABLE = ("region", "province", "year", "title", "publisher", "date")
 
