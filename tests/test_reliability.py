@@ -570,3 +570,181 @@ def test_a_50_mb_text_file_is_ingested_in_bounded_memory_with_progress(tmp_path)
     listed = json.loads(rag("list", "--json", env=env, cwd=tmp_path).stdout)
     assert len(listed) == 1 and listed[0]["chunks"] == len(state) == len(set(texts)) < 100
     assert any("新收行政复议案件1274件" in t for t in texts) and any("1472件" in t for t in texts)
+
+
+# --------------------------------------------------------------------------------------------
+# The app under load: 20 questions at once while a report is uploaded
+# --------------------------------------------------------------------------------------------
+
+CONCURRENT = 20
+LLM_QUESTIONS = {"ty-001", "my-002"}  # two of the twenty go to the bundled model
+
+
+def _essence(result: dict) -> tuple:
+    """What must not depend on other requests: the answer, refusal, mode and cited chunks."""
+    assert not result.get("error") and result.get("partial") is False, result
+    return (result["answer"], result["refused"], result["mode"],
+            tuple(c["chunk_id"] for c in result["citations"]))
+
+
+@pytest.mark.slow
+def test_twenty_simultaneous_questions_while_a_report_is_uploaded(app_server, tmp_path):
+    """Each concurrent answer equals the one-by-one answer over the index before or after the
+    upload (the new report may land mid-way), nothing fails, and the upload is ingested."""
+    from gradio_client import Client, handle_file
+
+    from eval.harness import load_questions
+
+    url, app = app_server
+    questions = [(q.question, "llm" if q.id in LLM_QUESTIONS else "extractive")
+                 for q in load_questions(ROOT / "eval" / "questions" / "project.jsonl")[::4][:CONCURRENT]]
+    assert len(questions) == CONCURRENT and len({q for q, _ in questions}) == CONCURRENT
+    # A new place (邯郸市) with real text, about twenty chunks to embed while the questions run.
+    new_report = tmp_path / "handan-2024.txt"
+    new_report.write_text(_report("shijiazhuang-2024.txt").replace("石家庄", "邯郸"), encoding="utf-8")
+
+    def one_by_one() -> dict:
+        client = Client(url, verbose=False)
+        return {q: _essence(client.predict(q, [], [], mode, [], api_name="/ask")) for q, mode in questions}
+
+    before = one_by_one()
+    clients = [Client(url, verbose=False) for _ in range(CONCURRENT + 1)]
+    start = threading.Barrier(CONCURRENT + 1)
+    results: dict = {}
+
+    def ask(n: int) -> None:
+        question, mode = questions[n]
+        start.wait()
+        try:
+            results[n] = clients[n].predict(question, [], [], mode, [], api_name="/ask")
+        except Exception as exc:  # recorded: the assertion below names it
+            results[n] = {"error": f"{type(exc).__name__}: {exc}"}
+
+    def upload() -> None:
+        start.wait()
+        results["upload"] = clients[-1].predict([handle_file(str(new_report))], api_name="/upload")
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(CONCURRENT)]
+    threads.append(threading.Thread(target=upload))
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=HANG_LIMIT_S * 3)
+        assert not any(thread.is_alive() for thread in threads), "a request hung"
+        after = one_by_one()
+        rows = results["upload"]["data"] if isinstance(results["upload"], dict) else results["upload"]
+        assert rows[0][1] == "已导入" and rows[0][2] == "邯郸市", rows
+    finally:
+        for record in app.services.index.reports():
+            if record.region == "邯郸市":
+                app.services.index.remove_report(record.doc_id)
+    assert len(app.services.index.reports()) == 5
+
+    assert sorted(k for k in results if k != "upload") == list(range(CONCURRENT))
+    same_as_before = 0
+    for n, (question, _) in enumerate(questions):
+        got = _essence(results[n])
+        assert got in (before[question], after[question]), (question, got, before[question], after[question])
+        same_as_before += got == before[question]
+    print(f"{CONCURRENT} concurrent answers held; {same_as_before} equal to the answers before the upload, "
+          f"{sum(before[q] != after[q] for q, _ in questions)} questions answered differently after it")
+
+
+def _sse_events(url: str, api: str, payload: dict) -> str:
+    """Call a Gradio event by raw HTTP (as any script could), returning its SSE stream."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}gradio_api/call/{api}", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    event_id = json.loads(urllib.request.urlopen(request, timeout=60).read())["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/{api}/{event_id}", timeout=HANG_LIMIT_S) as stream:
+        return stream.read().decode()
+
+
+@pytest.mark.slow
+def test_uploads_through_raw_http_cannot_reach_outside_files_or_folders(app_server, tmp_path):
+    """Names and paths a hostile script sends: no server file is read, nothing lands outside the
+    upload folder, and the index is unchanged."""
+    import urllib.request
+    import uuid
+
+    url, app = app_server
+    folder = app.services.uploads.folder
+    before = (sorted(p.name for p in folder.iterdir()) if folder.exists() else [],
+              [(r.doc_id, r.version) for r in app.services.index.reports()])
+    secret = tmp_path / "secret-report.txt"  # a real report on the server, never uploaded
+    secret.write_text(_report("taiyuan-2024.txt").replace("太原", "晋中"), encoding="utf-8")
+
+    # 1. A server path handed straight to the upload event.
+    events = _sse_events(url, "upload", {"data": [[{"path": str(secret), "orig_name": "x.txt",
+                                                    "meta": {"_type": "gradio.FileData"}}]]})
+    assert "event: error" in events, events[-500:]
+
+    # 2. A real upload whose name climbs out of every folder.
+    marker = f"escape-{uuid.uuid4().hex[:8]}"
+    boundary = "----reliability"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+            f"filename=\"../../../../tmp/{marker}.txt\"\r\nContent-Type: text/plain\r\n\r\n").encode() \
+        + "会议纪要。\n与会人员讨论了下一步工作安排。".encode() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{url}gradio_api/upload", data=body,
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    server_paths = json.loads(urllib.request.urlopen(request, timeout=60).read())
+    assert not Path(f"/tmp/{marker}.txt").exists()
+    events = _sse_events(url, "upload", {"data": [[{"path": server_paths[0], "orig_name": f"../../../../tmp/{marker}.txt",
+                                                    "meta": {"_type": "gradio.FileData"}}]]})
+    try:
+        assert not Path(f"/tmp/{marker}.txt").exists() and not (ROOT / f"{marker}.txt").exists()
+        stored = [p for p in folder.iterdir() if marker in p.name]
+        rows = json.loads(events.strip().split("data: ")[-1])[0]["data"]
+        assert [p.name for p in stored] == [f"{marker}.txt"] and rows[0][:2] == [f"{marker}.txt", "已导入"], rows
+    finally:
+        for record in app.services.index.reports():
+            if (record.doc_id, record.version) not in before[1]:
+                app.services.index.remove_report(record.doc_id)
+        for p in folder.iterdir():
+            if p.name not in before[0]:
+                p.unlink()
+    assert "晋中" not in json.dumps([r.region for r in app.services.index.reports()], ensure_ascii=False)
+    assert [(r.doc_id, r.version) for r in app.services.index.reports()] == before[1]
+
+
+@pytest.mark.slow
+def test_wrong_types_and_oversized_uploads_are_refused_by_the_running_app(app_server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    url, app = app_server
+    folder = app.services.uploads.folder
+    stored_before = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    reports_before = [(r.doc_id, r.version) for r in app.services.index.reports()]
+    files = {"tool.exe": b"MZ" + _junk(2048, 5), "old-word.doc": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + _junk(2048, 6),
+             "no-suffix": _report("houma-2023.txt").encode()}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as handle:  # one byte over the limit, real report text
+        text = _report("taiyuan-2024.txt").encode()
+        while handle.tell() <= app.services.uploads.max_bytes:
+            handle.write(text)
+    from gradio_client.exceptions import AppError
+
+    for name in files:  # the upload component takes report types only (the app checks again)
+        with pytest.raises(AppError, match="Invalid file type"):
+            Client(url, verbose=False).predict([handle_file(str(tmp_path / name))], api_name="/upload")
+    # Over the size limit: refused by the client, and by the server when a script skips the client.
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+        Client(url, verbose=False).predict([handle_file(str(big))], api_name="/upload")
+    import urllib.error
+    import urllib.request
+
+    boundary = "----reliability"
+    with open(big, "rb") as handle:
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.txt\"\r\n"
+                f"Content-Type: text/plain\r\n\r\n").encode() + handle.read() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{url}gradio_api/upload", data=body,
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=HANG_LIMIT_S)
+    assert refused.value.code in (400, 413), refused.value.code
+    assert (sorted(p.name for p in folder.iterdir()) if folder.exists() else []) == stored_before
+    assert [(r.doc_id, r.version) for r in app.services.index.reports()] == reports_before
