@@ -18,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from rag.config import Settings
 
 DEFAULT_LLM_TIMEOUT_S = 60.0
+STOP_WAIT_S = 2.0  # how long an abandoned stream gets to stop
 
 
 class ChatModelUnavailable(RuntimeError):
@@ -79,7 +80,8 @@ def stream_within(start: Callable[[], Iterator[str]], seconds: float) -> Iterato
         except BaseException as exc:  # handed to the reader, who raises it
             pieces.put(("error", exc))
 
-    threading.Thread(target=read, name="llm-stream", daemon=True).start()
+    worker = threading.Thread(target=read, name="llm-stream", daemon=True)
+    worker.start()
     deadline = time.monotonic() + seconds
     try:
         while True:
@@ -95,6 +97,9 @@ def stream_within(start: Callable[[], Iterator[str]], seconds: float) -> Iterato
                 raise value
     finally:
         stop.set()
+        # An in-process model stops at its next token: wait for that, so the caller's lock on
+        # the model is not released while it still runs. A stalled server is not waited for.
+        worker.join(timeout=STOP_WAIT_S)
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel:

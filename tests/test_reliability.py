@@ -748,3 +748,25 @@ def test_wrong_types_and_oversized_uploads_are_refused_by_the_running_app(app_se
     assert refused.value.code in (400, 413), refused.value.code
     assert (sorted(p.name for p in folder.iterdir()) if folder.exists() else []) == stored_before
     assert [(r.doc_id, r.version) for r in app.services.index.reports()] == reports_before
+
+
+def test_an_abandoned_stream_has_stopped_before_the_caller_goes_on():
+    # The app holds a lock on the in-process model while an answer streams; when the deadline
+    # passes, the model must have stopped before that lock is released.
+    from rag.llm import LLMTimeout, stream_within
+
+    running = threading.Event()
+    stopped = threading.Event()
+
+    def slow_tokens():  # an in-process model: a token every 0.3 s, never done
+        running.set()
+        try:
+            while True:
+                time.sleep(0.3)
+                yield "件"
+        finally:
+            stopped.set()
+
+    with pytest.raises(LLMTimeout):
+        list(stream_within(slow_tokens, 1.0))
+    assert running.is_set() and stopped.is_set()
