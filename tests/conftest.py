@@ -37,6 +37,11 @@ def pytest_configure(config):
     # Before pytest-socket reads its options; `--allow-hosts` or `--force-enable-socket` win.
     if not config.getoption("allow_hosts", None) and not config.getoption("force_enable_socket", False):
         config.option.allow_hosts = LOOPBACK_HOSTS
+    if config.getoption("allow_hosts", None):
+        # The Python processes the tests start (rag, servers) get the same guard (netguard/).
+        os.environ["RAG_TEST_ALLOWED_HOSTS"] = config.option.allow_hosts
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT / "tests" / "netguard"), os.environ.get("PYTHONPATH")) if p)
 
 EXPECTED = {  # what metadata detection must find in each bundled report
     "taiyuan-2024.txt": ("太原市", 2024, "山西省"),

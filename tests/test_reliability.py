@@ -58,6 +58,19 @@ def test_loopback_servers_stay_reachable():
             peer.close()
 
 
+def test_processes_the_tests_start_are_held_to_loopback_too():
+    probe = ("import socket, sys\n"
+             "server = socket.create_server(('127.0.0.1', 0))\n"
+             "socket.create_connection(server.getsockname(), timeout=5).close()\n"
+             "try:\n"
+             "    socket.create_connection(('192.0.2.1', 443), timeout=1)\n"
+             "except Exception as exc:\n"
+             "    print(type(exc).__name__)\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "SocketConnectBlockedError"
+
+
 # --------------------------------------------------------------------------------------------
 # LLM servers that fail
 # --------------------------------------------------------------------------------------------
