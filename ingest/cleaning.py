@@ -5,7 +5,9 @@ footers (主办/承办/ICP备/网站标识码/版权所有), "相关信息" link
 footer at the top as well as the bottom. Rules are written on the *matching form* of each
 line, so the traditional-character versions (掃一掃在手機打開當前頁) are caught too.
 Lines that carry metadata (来源, 发布日期) are removed from the text but handed on, so the
-metadata detector can still read the publisher and date from them.
+metadata detector can still read the publisher and date from them. Control and zero-width
+characters go, and so do sentences that give orders to an AI model (prompt injection): they
+are listed in ``CleanedText.instructions`` for the ingest warning.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ _DEBRIS_LINE = [re.compile(p) for p in (
 )]
 # Page-information lines: removed, but kept for metadata detection (publisher, date).
 _INFO_FIELDS = re.compile(r"(发布日期|发布时间|时间|日期|来源|作者|信息来源|发文机关|字号|字体|阅读|浏览)\s*[:：]")
-# A link list that ends the page: everything from here on is debris.
 _PARAGRAPH_CHARS = 80  # a line this long is report text, never a link title
+# A link list that ends the page: everything from here on is debris.
 _TAIL_START = re.compile(r"^(相关(信息|链接|文章|阅读|新闻|文件)|延伸阅读|猜你喜欢|附件下载)[:：]?$")
 
 
