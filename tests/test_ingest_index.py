@@ -39,7 +39,10 @@ def test_bundled_corpus_lists_each_report(corpus_index):
     for r in index.reports():
         assert r.title and r.chunks >= 10 and r.province
         assert len(index.chunks(r.doc_id)) == r.chunks
-    assert len(spy.embedded) == sum(r.chunks for r in index.reports()) == summary.embedded_chunks
+    chunks = sum(r.chunks for r in index.reports())
+    assert chunks == summary.embedded_chunks
+    # Every chunk and every figure's metric phrase embedded exactly once (rag/figures.py).
+    assert len(spy.embedded) == chunks + index.figures_collection.count()
 
 
 def test_no_stored_chunk_contains_page_debris(corpus_index):
@@ -80,7 +83,7 @@ def test_reingest_embeds_nothing_and_an_edit_reembeds_one_report(tmp_path, count
     Ingestor(index, progress=False).run([folder])
     before = {r.doc_id: r for r in index.reports()}
     first = len(counting_embeddings.embedded)
-    assert first == sum(r.chunks for r in before.values())
+    assert first == sum(r.chunks + len(index.figures(r)) for r in before.values())  # chunks and figures
 
     summary = Ingestor(index, progress=False).run([folder])
     assert summary.count("skipped") == 2 and len(counting_embeddings.embedded) == first
@@ -92,7 +95,10 @@ def test_reingest_embeds_nothing_and_an_edit_reembeds_one_report(tmp_path, count
     assert [r.status for r in summary.results] == ["replaced", "skipped"]
     new_texts = counting_embeddings.embedded[first:]
     mianyang = next(r for r in index.reports() if r.region == "绵阳市")
-    assert len(new_texts) == mianyang.chunks and all("绵阳市" in t for t in new_texts)
+    figures = {f.metric or f.sentence for f, _ in index.figures(mianyang)}
+    chunk_texts = [t for t in new_texts if t not in figures]
+    assert len(new_texts) == mianyang.chunks + len(index.figures(mianyang))
+    assert len(chunk_texts) == mianyang.chunks and all("绵阳市" in t for t in chunk_texts)
     assert mianyang.doc_id in before and mianyang.version != before[mianyang.doc_id].version
     # The old version is gone: no duplicate chunks.
     assert index.stats() == {"chunks": sum(r.chunks for r in index.reports()), "reports": 2}
