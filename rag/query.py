@@ -269,7 +269,8 @@ class QueryAnalyzer:
                 taken.append((m.start(), m.end()))
 
         for province, regions in self._provinces.items():
-            for alias in {matching_form(province), short_name(matching_form(province))}:
+            # Longest first (山西省 before 山西): a set's order changes from run to run.
+            for alias in sorted({matching_form(province), short_name(matching_form(province))}, key=len, reverse=True):
                 for m in re.finditer(re.escape(alias), text):
                     if len(alias) >= 2 and free(m.start(), m.end()):
                         found.extend((m.start(), region) for region in regions)
