@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -101,24 +101,27 @@ class KeywordIndex:
         'a'
     """
 
-    def __init__(self, ids: list[str], texts: list[str] | None, metadatas: list[dict],
-                 tokens: list[list[str]] | None = None):
+    def __init__(self, ids: list[str], texts: list[str] | None, metadatas: Sequence[dict],
+                 tokens: Iterable[list[str]] | None = None):
         import bm25s
 
         if tokens is None:
             if texts is None or len(texts) != len(ids):
                 raise ValueError("ids and texts must have the same length")
-            tokens = [tokenize(t) for t in texts]
-        if not (len(ids) == len(tokens) == len(metadatas)):
-            raise ValueError("ids, texts (or tokens) and metadatas must have the same length")
+            tokens = (tokenize(t) for t in texts)
+        # Token ids made here, one document at a time (tokens may be a generator: the strings
+        # of 50,000 chunks are never all in memory), faster than bm25s's own str->id step.
+        # First: a generator may fill ids and metadatas as it goes.
+        vocab: dict[str, int] = {}
+        token_ids = [[vocab.setdefault(t, len(vocab)) for t in (doc or ["\u2205"])] for doc in tokens]
         self.ids = list(ids)
-        self.metadatas = list(metadatas)
+        # A sequence is kept as it is (the retriever's compact per-report metadata).
+        self.metadatas = metadatas if isinstance(metadatas, Sequence) else list(metadatas)
         self._bm25 = bm25s.BM25()
         self._df: dict[str, int] | None = None
+        if not (len(self.ids) == len(token_ids) == len(self.metadatas)):
+            raise ValueError("ids, texts (or tokens) and metadatas must have the same length")
         if self.ids:
-            # Token ids made here, in one pass: bm25s's own str->id step is slower at 50,000 chunks.
-            vocab: dict[str, int] = {}
-            token_ids = [[vocab.setdefault(t, len(vocab)) for t in (doc or ["\u2205"])] for doc in tokens]
             self._bm25.index((token_ids, vocab), show_progress=False)
 
     def __len__(self) -> int:
@@ -194,12 +197,14 @@ def tokenizer_fingerprint() -> str:
 
 @dataclass
 class ReportChunks:
-    """One report version's committed chunks as the keyword index needs them.
+    """One report version's committed chunks as the retriever's snapshot needs them.
 
     Attributes:
         signature: a hash of the report's stored fields; a ``rag set`` or a new version changes it.
         tokens: each chunk's tokens joined by U+001F (a pickle of millions of separate
             strings loads far slower).
+        vectors: the chunks' stored embeddings (float32, one row per chunk), for exact search
+            within a place or year.
     """
 
     doc_id: str
@@ -208,6 +213,7 @@ class ReportChunks:
     texts: list[str]
     metadatas: list[dict]
     tokens: list[str]
+    vectors: np.ndarray | None = None
 
     def token_lists(self) -> list[list[str]]:
         return [t.split("\x1f") if t else [] for t in self.tokens]
@@ -253,6 +259,9 @@ class KeywordStore:
 
     def _report_path(self, doc_id: str, signature: str) -> Path:
         return self.folder / "reports" / f"{doc_id}@{signature}.pkl"
+
+    def has_report(self, doc_id: str, signature: str) -> bool:
+        return self.folder is not None and self._report_path(doc_id, signature).is_file()
 
     def load_report(self, doc_id: str, signature: str) -> ReportChunks | None:
         if self.folder is None:
