@@ -234,15 +234,17 @@ class ReportIndex:
             _tune(self._figures)
         return self._figures
 
-    def generation(self) -> tuple | None:
-        """A value that changes whenever the reports change, read without reading any record
-        (the collection's id, its record count, and the stamp ``_touch`` writes); None if the
-        collection is gone. Retrievers compare it before each question."""
+    def generation(self, count: bool = True) -> tuple | None:
+        """A value that changes whenever the reports change, read without reading any record:
+        the collection's id, the stamp ``_touch`` writes, and (``count=True``) its record count,
+        which also changes when a writer was killed between a commit and its stamp (a count
+        takes 7 ms at 54,000 chunks, the rest under 1 ms). None if the collection is gone.
+        Retrievers compare it before each question."""
         try:
             fresh = self.client.get_collection(self.settings.collection)
         except Exception:  # dropped (rag ingest --rebuild) or not created yet
             return None
-        return str(fresh.id), fresh.count(), (fresh.metadata or {}).get("generation")
+        return str(fresh.id), (fresh.metadata or {}).get("generation"), fresh.count() if count else None
 
     def _touch(self) -> None:
         """Stamp a change into the collection's metadata, for other processes' ``generation()``."""

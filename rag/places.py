@@ -50,6 +50,7 @@ def _adcode_table() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "resources" / "adcodes.csv"
 
 
+@lru_cache(maxsize=None)  # query analysis shortens thousands of names per question
 def short_name(name: str) -> str:
     """The name without its administrative suffix (太原市 -> 太原), if at least two characters remain."""
     for suffix in _SUFFIXES:
@@ -72,6 +73,7 @@ class Gazetteer:
         for place in places:
             self._by_name[place.name].append(place)
         self._max_len = max(len(n) for n in self._by_name)
+        self._names: dict[tuple[str, ...], list[str]] = {}
         self._by_short: dict[str, set[str]] = defaultdict(set)
         for name in self._by_name:
             self._by_short[short_name(name)].add(name)
@@ -115,7 +117,9 @@ class Gazetteer:
 
     def names(self, levels: tuple[str, ...] = ("province", "city", "county")) -> list[str]:
         """Every official name of places at the given levels."""
-        return [n for n, places in self._by_name.items() if any(p.level in levels for p in places)]
+        if levels not in self._names:  # query analysis asks on every question
+            self._names[levels] = [n for n, places in self._by_name.items() if any(p.level in levels for p in places)]
+        return list(self._names[levels])
 
     def province_of(self, name: str) -> str | None:
         """The province of a place, when the name is unambiguous about it."""

@@ -138,6 +138,7 @@ class QueryAnalysis:
         return None
 
 
+@lru_cache(maxsize=None)  # called for every indexed province on every question
 def _pinyin(name: str) -> str:
     from pypinyin import lazy_pinyin
 

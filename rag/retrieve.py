@@ -14,6 +14,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,9 @@ def metadata_filter(regions: list[str] | None = None, years: list[int] | None = 
 
 
 PER_PLACE_MAX = 12  # places searched one by one; more share one search (see _per_place)
+# Each question compares the index's change stamp; its record count (7 ms at 54,000 chunks),
+# which also catches a writer killed between a commit and its stamp, at most this often.
+RECOUNT_SECONDS = 5.0
 REPORT_FORMAT = "3"  # bump when a report's stored chunks change (keyword text below, their fields)
 SNAPSHOT_FORMAT = "4"  # bump when the assembled snapshot changes
 _FETCH_DOCS = 200  # reports fetched per Chroma query when a snapshot needs their chunks
@@ -342,19 +346,28 @@ class HybridRetriever(BaseRetriever):
     _snapshot: _Snapshot | None = PrivateAttr(default=None)
     _keyword_store: KeywordStore | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _recount_at: float = PrivateAttr(default=0.0)
 
     def snapshot(self) -> _Snapshot:
         """The current committed chunks and their BM25 index.
 
-        Each call costs one cheap look at the index (``ReportIndex.generation``); the report
-        list is read only when that changed, and the snapshot rebuilt only when the report
-        versions (or their fields) did.
+        Each call reads the index's change stamp (``ReportIndex.generation``, under 1 ms; the
+        record count too, at most every ``RECOUNT_SECONDS``); the report list is read only when
+        that changed, and the snapshot rebuilt only when the report versions (or fields) did.
         """
         with self._lock:  # app threads share one retriever: build a snapshot once
-            probe = self.index.generation()
             snap = self._snapshot
-            if snap is not None and probe is not None and snap.probe == probe:
-                return snap
+            recount = time.monotonic() >= self._recount_at
+            probe = self.index.generation(count=recount or snap is None)
+            if snap is not None and probe is not None and snap.probe is not None and probe[:2] == snap.probe[:2]:
+                if not recount:
+                    return snap
+                if probe[2] == snap.probe[2]:
+                    self._recount_at = time.monotonic() + RECOUNT_SECONDS
+                    return snap
+            if probe is not None and probe[2] is None:
+                probe = self.index.generation()
+            self._recount_at = time.monotonic() + RECOUNT_SECONDS
             if self._keyword_store is None:
                 self._keyword_store = KeywordStore(keyword_cache_folder(self.index.settings))
             reports = self.index.reports()
