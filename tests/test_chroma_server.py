@@ -5,11 +5,16 @@ import os
 import subprocess
 import sys
 
-from conftest import EXPECTED, copy_reports
+import pytest
+
+from conftest import EXPECTED, ROOT, CountingEmbeddings, copy_reports
+from eval.harness import load_questions, metrics, run_questions
 from ingest.pipeline import Ingestor
+from rag.answer import Answerer
 from rag.config import Settings
+from rag.embeddings import CachedEmbeddings
 from rag.index import ReportIndex
-from rag.retrieve import HybridRetriever
+from rag.retrieve import HybridRetriever, keyword_cache_folder
 
 
 def test_ingest_list_search_against_a_chroma_server(chroma_server, tmp_path, counting_embeddings):
@@ -53,14 +58,6 @@ def test_unreachable_server_gives_a_clear_error(tmp_path):
 
 
 # --- the ingest and answering tests against the server ----------------------------------------
-
-import pytest  # noqa: E402
-
-from conftest import ROOT, CountingEmbeddings  # noqa: E402
-from eval.harness import load_questions, metrics, run_questions  # noqa: E402
-from rag.answer import Answerer  # noqa: E402
-from rag.embeddings import CachedEmbeddings  # noqa: E402
-from rag.retrieve import keyword_cache_folder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
