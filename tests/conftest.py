@@ -102,14 +102,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def server_process(command: list[str], ready_url: str, log_path: Path, start_timeout: float = 60):
+def server_process(command: list[str], ready_url: str, log_path: Path, start_timeout: float = 60, **popen):
     """Run a real server process until the block ends; returns once ``ready_url`` answers.
 
     Its output goes to ``log_path`` (never to an unread pipe: a full pipe blocks the server),
-    and is shown if it fails to start.
+    and is shown if it fails to start. ``popen``: more ``subprocess.Popen`` arguments (env, cwd).
     """
     log = open(log_path, "w")
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
     try:
         deadline = time.time() + start_timeout
         while True:
@@ -137,6 +137,22 @@ def chroma_server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     command = [str(exe), "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)]
     with server_process(command, f"{url}/api/v2/heartbeat", path / "server.log"):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def openai_server(tmp_path_factory):
+    """The bundled model behind llama.cpp's OpenAI-compatible server on a free loopback port
+    (served as ``qwen-bundled``); yields its ``/v1`` URL."""
+    from rag.bundled_model import model_path
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path()), "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2),
+               "--model_alias", "qwen-bundled"]
+    with server_process(command, f"{url}/models", tmp_path_factory.mktemp("llama-server") / "server.log",
+                        start_timeout=120):
         yield url
 
 

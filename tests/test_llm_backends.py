@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, free_port, server_process
+from conftest import ROOT, free_port
 from rag.answer import Answerer
 from rag.bundled_model import SHA256, is_installed, model_path
 from rag.config import Settings
@@ -71,19 +71,6 @@ def test_follow_up_questions_through_the_chat_chain(local_answerer):
     assert "1472" in second.answer and second.citations[0].region == "绵阳市"
     third = chain.invoke({"question": "那出庭应诉率呢？", "history": [first.question, second.question]})
     assert third.question.startswith("绵阳市2024年出庭应诉率") and "100%" in third.answer
-
-
-@pytest.fixture(scope="module")
-def openai_server(tmp_path_factory):
-    """The bundled model behind llama.cpp's OpenAI-compatible server on a free loopback port."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path()), "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2),
-               "--model_alias", "qwen-bundled"]
-    with server_process(command, f"{url}/models", tmp_path_factory.mktemp("llama-server") / "server.log",
-                        start_timeout=120):
-        yield url
 
 
 def test_openai_compatible_server(retriever, openai_server):
