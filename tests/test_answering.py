@@ -121,6 +121,22 @@ def test_missing_metric_is_refused_extractively(answerer):
     assert result.contexts  # it did look
 
 
+@pytest.mark.parametrize("question, figure", [
+    ("How many people's mediators did Taiyuan have in 2024?", "10924"),
+    ("How many law firms in Mianyang set up cooperation with chambers of commerce in 2024?", "88"),
+])
+def test_english_questions_in_the_genres_vocabulary_are_answered(answerer, question, figure):
+    result = answerer.run(question, mode="extractive")
+    assert not result.refused and figure in result.answer, result.answer
+
+
+def test_an_english_question_about_something_the_reports_lack_is_refused(answerer):
+    # Before "arbitration" was in the glossary, the question's only term was 案件 (cases) and
+    # an unrelated count of cases was given: a wrong number rather than a refusal.
+    result = answerer.run("How many labour arbitration cases did Shijiazhuang handle in 2024?", mode="extractive")
+    assert result.refused and not result.citations
+
+
 def test_llm_mode_renumbers_citations_and_drops_unknown_markers(retriever):
     llm = fake_llm("另见[2]。太原市2024年新收行政复议案件1274件，同比增长204%[1]；[99]")
     result = Answerer(retriever, llm).run("太原市2024年新收行政复议案件多少件？")

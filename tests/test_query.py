@@ -401,6 +401,12 @@ def test_keyword_index_lengths_must_match():
     ("letters and visits", "信访"),
     ("How many new cases were received in 2024, up 204%?", "新收 案件 新收 受理 2024 204%"),
     ("weather forecast", ""),
+    # The genre's vocabulary beyond the core terms: services, mediation, review (plurals too).
+    ("people's mediators", "人民调解员"),
+    ("law firms and chambers of commerce", "商会 律师事务所"),
+    ("the mayor's mailbox", "市长信箱"),
+    ("fair competition reviews of policy measures", "公平竞争审查 政策措施"),
+    ("notarizations", "公证"),
 ])
 def test_english_to_chinese(text, expected):
     assert english_to_chinese(text) == expected
