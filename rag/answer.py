@@ -38,6 +38,9 @@ _LLM_REFUSAL = re.compile(r"未提及|没有提及|未提到|没有提到|无法
                           re.IGNORECASE)
 
 
+# What a question asks for: each 多少 / 几X / how many / how much / what … rate is one figure.
+_ASKS = re.compile(r"多少|几(?=[件个次人项家起名场所万条份支批])|\bhow (?:many|much)\b"
+                   r"|\bwhat\b[^?,.;]*?\b(?:rate|percentage|share|proportion)\b")
 _ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 
@@ -272,7 +275,7 @@ class Answerer:
             fallback.notes.append(f"the model's answer left out {'、'.join(dict.fromkeys(left_out))}; "
                                   "answered extractively")
             return fallback
-        dropped = self._dropped_figures(text, fallback, analysis) if analysis.scope in ("several", "all") else []
+        dropped = self._left_out_figures(text, fallback, analysis)
         if dropped:
             fallback.notes.append(f"the model's answer left out figures the question asks about "
                                   f"({', '.join(dropped)}); answered extractively")
@@ -283,7 +286,10 @@ class Answerer:
         if not report.grounded:
             kept, kept_citations = resolve_citations(report.answer, [by_chunk[c.chunk_id] for c in citations])
             places_kept = {c.region for c in kept_citations}
-            if not kept_citations or not kept.strip() or any(c.region not in places_kept for c in fallback.citations):
+            # What is left must still answer the whole question (removing "51,000 disputes"
+            # must not leave only the success rate).
+            if (not kept_citations or not kept.strip() or any(c.region not in places_kept for c in fallback.citations)
+                    or self._left_out_figures(kept, fallback, analysis)):
                 fallback.grounded = False
                 fallback.notes.append(f"the model's answer did not hold up against the cited passages "
                                       f"({', '.join(report.ungrounded)}); answered extractively")
@@ -293,6 +299,12 @@ class Answerer:
                                 f"{', '.join(report.ungrounded)}")
             return result
         return AnswerResult(question, text, False, citations, given, "llm")
+
+    def _left_out_figures(self, text: str, extractive: AnswerResult, analysis: QueryAnalysis) -> list[str]:
+        """Figures the question asks about that the extractive answer gives and ``text`` does not."""
+        if analysis.scope in ("several", "all"):
+            return self._dropped_figures(text, extractive, analysis)
+        return self._unanswered_figures(text, extractive, analysis) if analysis.asks_figure else []
 
     @staticmethod
     def _dropped_figures(text: str, extractive: AnswerResult, analysis: QueryAnalysis) -> list[str]:
@@ -309,6 +321,29 @@ class Answerer:
                         for s in stated):
                     dropped.append(figure.text)
         return dropped
+
+    @staticmethod
+    def _unanswered_figures(text: str, extractive: AnswerResult, analysis: QueryAnalysis) -> list[str]:
+        """For a question about one place: figures asked for that the model's answer leaves out.
+
+        Grounding checks that every figure the model states is in its passage; it cannot see a
+        figure asked for and not given (the success rate given, the number of disputes not).
+        When the question asks for more figures (多少 twice; how many … and what rate) than the
+        model states, the extractive sentences' figures in clauses naming a question term that
+        the model left out are returned (none: the answer stands).
+        """
+        stated = figures(text)
+        asks = len(_ASKS.findall(analysis.normalised))
+        if not stated or asks <= len({(s.value, s.percent) for s in stated}):
+            return []
+        terms = [t for t in analysis.terms if len(t) > 1 and t not in LIGHT_VERBS]
+        relevant = [f for line in extractive.answer.splitlines() for f in extract_figures(MARKER.sub("", line))
+                    if any(t in matching_form(f.clause) for t in terms)]
+        if len(relevant) < asks:
+            return []  # the sentences do not hold that many figures either
+        return [f.text for f in relevant
+                if not any(abs(s.value - f.value) <= 1e-6 * max(1.0, f.value) and s.percent == (f.unit == "%")
+                           for s in stated)]
 
     def _llm_passages(self, analysis: QueryAnalysis, passages: list[Passage], extractive: AnswerResult,
                       limit: int = LLM_PASSAGES) -> list[Passage]:

@@ -137,6 +137,23 @@ def test_an_english_question_about_something_the_reports_lack_is_refused(answere
     assert result.refused and not result.citations
 
 
+def test_an_llm_answer_that_leaves_out_a_figure_asked_for_falls_back(retriever):
+    question = "How many disputes did mediation organisations in Shijiazhuang mediate in 2024, and what was the success rate?"
+    # The bundled model gave only the rate; grounding alone accepts that (98% is in the passage).
+    partial = Answerer(retriever, fake_llm("The success rate was 98%[1].")).run(question)
+    assert partial.mode == "extractive" and "5万" in partial.answer and "98%" in partial.answer
+    assert any("left out figures the question asks about" in n for n in partial.notes)
+    # Also when the checks remove the sentence with the count (51,000 is not in the passage).
+    trimmed = Answerer(retriever, fake_llm("They mediated 51,000 disputes[1]. The success rate was 98%[1].")).run(question)
+    assert trimmed.mode == "extractive" and "5万" in trimmed.answer
+    whole = Answerer(retriever, fake_llm("Mediation organisations mediated over 50,000 disputes, with a success "
+                                          "rate of 98%[1].")).run(question)
+    assert whole.mode == "llm" and whole.grounded, whole.notes
+    # One figure asked, one given: the other figures of the sentence are not demanded.
+    one = Answerer(retriever, fake_llm("太原市2024年新收行政复议案件1274件[1]。")).run("太原市2024年新收行政复议案件多少件？")
+    assert one.mode == "llm"
+
+
 def test_llm_mode_renumbers_citations_and_drops_unknown_markers(retriever):
     llm = fake_llm("另见[2]。太原市2024年新收行政复议案件1274件，同比增长204%[1]；[99]")
     result = Answerer(retriever, llm).run("太原市2024年新收行政复议案件多少件？")
