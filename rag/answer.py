@@ -21,7 +21,8 @@ from rag.compare import ComparisonBuilder, ComparisonTable, conclude
 from rag.extractive import LIGHT_VERBS, ExtractiveAnswerer
 from rag.figures import extract_figures
 from rag.generate import build_answer_chain, excerpt
-from rag.grounding import attribute, check_grounding, figures, shares_a_figure
+from rag.grounding import Figure as StatedFigure
+from rag.grounding import attribute, check_grounding, figures, is_grounded, shares_a_figure
 from rag.keywords import KeywordIndex
 from rag.llm import DEFAULT_LLM_TIMEOUT_S, ChatModelUnavailable, stream_within
 from rag.llm import llm_timeout as rag_llm_timeout
@@ -307,23 +308,24 @@ class Answerer:
         return self._unanswered_figures(text, extractive, analysis) if analysis.asks_figure else []
 
     @staticmethod
-    def _dropped_figures(text: str, extractive: AnswerResult, analysis: QueryAnalysis) -> list[str]:
-        """Figures of the extractive lines that sit in a clause naming a question term but that the
-        model's answer does not state (人民调解成功情况: 调解成功率100% dropped for 943件)."""
-        stated = figures(text)
+    def _asked_figures(extractive: AnswerResult, analysis: QueryAnalysis) -> list:
+        """The figures of the extractive lines that sit in a clause naming a question term."""
         terms = [t for t in analysis.terms if len(t) > 1 and t not in LIGHT_VERBS]
-        dropped = []
-        for line in extractive.answer.splitlines():
-            for figure in extract_figures(MARKER.sub("", line)):
-                clause = matching_form(figure.clause)
-                if any(t in clause for t in terms) and not any(
-                        abs(s.value - figure.value) <= 1e-6 * max(1.0, figure.value) and s.percent == (figure.unit == "%")
-                        for s in stated):
-                    dropped.append(figure.text)
-        return dropped
+        return [f for line in extractive.answer.splitlines() for f in extract_figures(MARKER.sub("", line))
+                if any(t in matching_form(f.clause) for t in terms)]
 
     @staticmethod
-    def _unanswered_figures(text: str, extractive: AnswerResult, analysis: QueryAnalysis) -> list[str]:
+    def _not_stated(asked: list, stated: list[StatedFigure]) -> list[str]:
+        """Those of ``asked`` (report figures) whose value no figure of ``stated`` gives."""
+        return [f.text for f in asked
+                if not any(is_grounded(s, [StatedFigure(f.text, f.value, f.unit == "%")]) for s in stated)]
+
+    def _dropped_figures(self, text: str, extractive: AnswerResult, analysis: QueryAnalysis) -> list[str]:
+        """Figures of the extractive lines that sit in a clause naming a question term but that the
+        model's answer does not state (人民调解成功情况: 调解成功率100% dropped for 943件)."""
+        return self._not_stated(self._asked_figures(extractive, analysis), figures(text))
+
+    def _unanswered_figures(self, text: str, extractive: AnswerResult, analysis: QueryAnalysis) -> list[str]:
         """For a question about one place: figures asked for that the model's answer leaves out.
 
         Grounding checks that every figure the model states is in its passage; it cannot see a
@@ -336,14 +338,10 @@ class Answerer:
         asks = len(_ASKS.findall(analysis.normalised))
         if not stated or asks <= len({(s.value, s.percent) for s in stated}):
             return []
-        terms = [t for t in analysis.terms if len(t) > 1 and t not in LIGHT_VERBS]
-        relevant = [f for line in extractive.answer.splitlines() for f in extract_figures(MARKER.sub("", line))
-                    if any(t in matching_form(f.clause) for t in terms)]
+        relevant = self._asked_figures(extractive, analysis)
         if len(relevant) < asks:
             return []  # the sentences do not hold that many figures either
-        return [f.text for f in relevant
-                if not any(abs(s.value - f.value) <= 1e-6 * max(1.0, f.value) and s.percent == (f.unit == "%")
-                           for s in stated)]
+        return self._not_stated(relevant, stated)
 
     def _llm_passages(self, analysis: QueryAnalysis, passages: list[Passage], extractive: AnswerResult,
                       limit: int = LLM_PASSAGES) -> list[Passage]:

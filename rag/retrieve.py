@@ -447,9 +447,10 @@ class HybridRetriever(BaseRetriever):
     def _search(self, snap: _Snapshot, vector: list[float], analysis: QueryAnalysis, regions: list[str],
                 years: list[int], k: int, candidates: int | None = None) -> list[Document]:
         candidates = candidates or self.candidates
-        if regions or years:
+        mask = snap.mask(regions, years)  # regions are official names here (resolved by the caller)
+        if mask is not None:
             # Within places or years: exact similarity over the snapshot's vectors (see nearest).
-            dense_ranked = snap.nearest(vector, snap.mask(resolve_regions(regions), years), candidates)
+            dense_ranked = snap.nearest(vector, mask, candidates)
         else:
             # The whole index: Chroma's HNSW, ids and distances only (the snapshot holds every
             # committed chunk's text and metadata; fetching them again costs more than the
@@ -459,8 +460,7 @@ class HybridRetriever(BaseRetriever):
                             if cid in snap.documents]
 
         terms = analysis.terms  # places and years are left out: the filters cover them
-        hits = (snap.keywords.search(terms, k=candidates, mask=snap.mask(regions, years))
-                if terms else [])
+        hits = snap.keywords.search(terms, k=candidates, mask=mask) if terms else []
         return self._fuse(snap, dense_ranked, [(h.id, h.score) for h in hits], k)
 
     def _fuse(self, snap: _Snapshot, dense: list[tuple[str, float]], keyword: list[tuple[str, float]],
