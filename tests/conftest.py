@@ -19,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "data" / "reports"
+NEW_REPORT = ROOT / "tests" / "data" / "datong-2024.txt"  # a place the bundled corpus lacks
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # The embedding cache and server-index BM25 snapshots go to a throwaway folder, never ~/.cache
@@ -93,6 +94,11 @@ def copy_reports(dest: Path, names=None) -> Path:
         if names is None or p.name in names:
             shutil.copy(p, dest / p.name)
     return dest
+
+
+def table_rows(table) -> list[list]:
+    """The rows of a Gradio table value, as ``gradio_client`` returns it (a dict or a list)."""
+    return table["data"] if isinstance(table, dict) else table
 
 
 def free_port() -> int:

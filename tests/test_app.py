@@ -9,22 +9,16 @@ import shutil
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import REPORTS, free_port
+from conftest import NEW_REPORT, REPORTS, free_port, table_rows
 
-NEW_REPORT = Path(__file__).parent / "data" / "datong-2024.txt"  # a place the bundled corpus lacks
 
 
 def _last_answer(messages) -> str:
     content = messages[-1]["content"]
     return "".join(part.get("text", "") for part in content) if isinstance(content, list) else str(content)
-
-
-def _rows(table) -> list[list]:
-    return table["data"] if isinstance(table, dict) else table
 
 
 @pytest.fixture
@@ -60,7 +54,7 @@ def test_comparison_shows_a_table_and_a_chart(client):
     assert re.findall(r'id="src-(\d+)"', sources) == ["1", "2"]
     assert "太原市" in sources and "绵阳市" in sources and sources.count("<mark>") >= 2
     assert "绵阳市" in heading and "多" in heading
-    rows = {r[0]: r for r in _rows(table)}
+    rows = {r[0]: r for r in table_rows(table)}
     assert rows["太原市"][2] == "1274件" and rows["绵阳市"][2] == "1472件"
     assert rows["太原市"][3] and rows["绵阳市"][3]  # each figure carries its [n]
     bars = dict((region, value) for region, value in plot["value"]["data"])
@@ -70,7 +64,7 @@ def test_comparison_shows_a_table_and_a_chart(client):
 def test_places_without_a_figure_show_not_mentioned(client):
     out = client.predict("各地行政机关负责人出庭应诉率是多少？", [], [], "extractive", api_name="/chat")
     table, plot = out[4], out[5]
-    rows = {r[0]: r for r in _rows(table)}
+    rows = {r[0]: r for r in table_rows(table)}
     assert rows["侯马市"][2] == "未提及" and rows["太原市"][2] == "未提及"
     assert rows["绵阳市"][2] == "100%"
     plotted = {region for region, _ in plot["value"]["data"]}
@@ -115,7 +109,7 @@ def test_search_library_and_the_whole_report_page(client, app_server):
     answer = client.predict("新收行政复议案件", ["太原市"], ["2024"], api_name="/search")
     assert "[1] 太原市 · 2024" in answer and "太原市2024年法治政府建设年度报告" in answer
     assert "请输入" in client.predict("  ", [], [], api_name="/search")
-    rows = _rows(client.predict(api_name="/library"))
+    rows = table_rows(client.predict(api_name="/library"))
     assert sorted(r[0] for r in rows) == ["侯马市", "太仓市", "太原市", "石家庄市", "绵阳市"]
     taiyuan = next(r for r in rows if r[0] == "太原市")
     assert int(taiyuan[1]) == 2024 and int(taiyuan[3]) > 10 and re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d", taiyuan[4])
@@ -151,11 +145,11 @@ def test_uploads_do_not_break_the_chat_and_reports_can_be_corrected_and_removed(
     thread.join(timeout=120)
     try:
         assert all("5250" in _last_answer(a[1]) for a in answers)
-        rows = _rows(results["upload"])
+        rows = table_rows(results["upload"])
         assert rows == [["datong-2024.txt", "已导入", "大同市", 2024, rows[0][4], "保存为 datong-2024.txt"]]
         stored = app.services.uploads.folder / "datong-2024.txt"
         assert stored.read_bytes() == NEW_REPORT.read_bytes()
-        library = {r[0]: r for r in _rows(client.predict(api_name="/library"))}
+        library = {r[0]: r for r in table_rows(client.predict(api_name="/library"))}
         assert int(library["大同市"][1]) == 2024
         doc_id = library["大同市"][-1]
         answer = _last_answer(client.predict("大同市2024年新收行政复议案件多少件？", [], [], "extractive",
@@ -163,14 +157,14 @@ def test_uploads_do_not_break_the_chat_and_reports_can_be_corrected_and_removed(
         assert "688" in answer
 
         assert client.predict(doc_id, "朔州", 2023, api_name="/correct") == "已更正：朔州市 · 2023年 · 《大同市2024年法治政府建设年度报告》"
-        library = {r[0]: r for r in _rows(client.predict(api_name="/library"))}
+        library = {r[0]: r for r in table_rows(client.predict(api_name="/library"))}
         assert "大同市" not in library and int(library["朔州市"][1]) == 2023
         assert "不合理" in client.predict(doc_id, "", 3024, api_name="/correct")
 
         # The same text again is a duplicate: nothing indexed, nothing left in the upload folder.
         copy = tmp_path / "另一个名字.txt"
         shutil.copy(REPORTS / "houma-2023.txt", copy)
-        dup = _rows(uploader.predict([handle_file(str(copy))], api_name="/upload"))
+        dup = table_rows(uploader.predict([handle_file(str(copy))], api_name="/upload"))
         assert dup[0][1].startswith("重复") and "houma-2023" in dup[0][5]
         assert sorted(p.name for p in app.services.uploads.folder.iterdir()) == ["datong-2024.txt"]
 
@@ -180,7 +174,7 @@ def test_uploads_do_not_break_the_chat_and_reports_can_be_corrected_and_removed(
         for record in app.services.index.reports():
             if record.region in ("大同市", "朔州市"):
                 app.services.index.remove_report(record.doc_id)
-    assert len(_rows(client.predict(api_name="/library"))) == 5
+    assert len(table_rows(client.predict(api_name="/library"))) == 5
 
 
 @pytest.mark.slow

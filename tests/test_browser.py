@@ -9,12 +9,12 @@ listed, removes it, and saves a screenshot (``RAG_SCREENSHOT=docs/screenshot.png
 import os
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
+from conftest import NEW_REPORT
+
 CHROMIUM = "/usr/bin/chromium"
-NEW_REPORT = Path(__file__).parent / "data" / "datong-2024.txt"
 TIMEOUT_MS = 90_000  # a loaded two-core machine: generous waits, no timing assertions
 # A browser that reaches nothing: no updates, no sync, no QUIC, a fresh profile.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPORTS, ROOT
+from conftest import ROOT, copy_reports
 
 pytestmark = pytest.mark.slow
 
@@ -154,10 +153,7 @@ def _assert_consistent(state: dict, complete: bool = False) -> dict[str, dict]:
 
 
 def test_ingest_killed_at_six_points_loses_nothing_and_duplicates_nothing(tmp_path):
-    folder = tmp_path / "reports"
-    folder.mkdir()
-    for name in NAMES:
-        shutil.copy(REPORTS / name, folder / name)
+    folder = copy_reports(tmp_path / "reports", set(NAMES))
     env = {**os.environ, "RAG_LLM": "none", "RAG_INDEX_DIR": str(tmp_path / "index"),
            "RAG_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
     bar = r"\.txt:\s+\d+%\|[^\n]*\| "
@@ -201,18 +197,22 @@ def test_ingest_killed_at_six_points_loses_nothing_and_duplicates_nothing(tmp_pa
     assert len(seen) == 6, seen
 
 
-def test_two_committed_versions_of_a_report_show_as_the_newer_and_are_repaired(tmp_path, real_embeddings):
-    """The state a kill leaves between committing a new version and deleting the old one."""
+def _index_of(tmp_path: Path, name: str, embeddings):
+    """A fresh embedded index holding one bundled report."""
     from ingest.pipeline import Ingestor
     from rag.config import Settings
     from rag.index import ReportIndex
+
+    index = ReportIndex(Settings(index_dir=str(tmp_path / "index")), embeddings)
+    Ingestor(index, progress=False).run([copy_reports(tmp_path / "reports", {name})])
+    return index
+
+
+def test_two_committed_versions_of_a_report_show_as_the_newer_and_are_repaired(tmp_path, real_embeddings):
+    """The state a kill leaves between committing a new version and deleting the old one."""
     from rag.retrieve import HybridRetriever
 
-    folder = tmp_path / "reports"
-    folder.mkdir()
-    shutil.copy(REPORTS / "taiyuan-2024.txt", folder / "taiyuan-2024.txt")
-    index = ReportIndex(Settings(index_dir=str(tmp_path / "index")), real_embeddings)
-    Ingestor(index, progress=False).run([folder])
+    index = _index_of(tmp_path, "taiyuan-2024.txt", real_embeddings)
     old = index.reports()[0]
     got = index.collection.get(include=["metadatas", "documents", "embeddings"])
     # The new version, written as add_report writes it: every chunk, chunk 0 last.
@@ -257,15 +257,7 @@ class _Spy:
 def test_remove_uncommits_first_and_set_commits_last(tmp_path, real_embeddings):
     """`rag remove` deletes chunk 0 before the rest and `rag set` updates it after the rest, so
     a kill in between leaves the listing true (removed / unchanged) and the rest repairable."""
-    from ingest.pipeline import Ingestor
-    from rag.config import Settings
-    from rag.index import ReportIndex
-
-    folder = tmp_path / "reports"
-    folder.mkdir()
-    shutil.copy(REPORTS / "houma-2023.txt", folder / "houma-2023.txt")
-    index = ReportIndex(Settings(index_dir=str(tmp_path / "index")), real_embeddings)
-    Ingestor(index, progress=False).run([folder])
+    index = _index_of(tmp_path, "houma-2023.txt", real_embeddings)
     record = index.reports()[0]
     zero = f"{record.doc_id}:{record.version}:00000"
 

@@ -9,19 +9,13 @@ import os
 import subprocess
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 
-from conftest import copy_reports, free_port, server_process
+from conftest import NEW_REPORT, ROOT, copy_reports, free_port, server_process, table_rows
 
-NEW_REPORT = Path(__file__).parent / "data" / "datong-2024.txt"  # a place the bundled corpus lacks
 
 pytestmark = pytest.mark.slow
-
-
-def _rows(table) -> list[list]:
-    return table["data"] if isinstance(table, dict) else table
 
 
 def test_one_chroma_server_two_app_processes_and_an_llm_server(chroma_server, openai_server, bundled_index,
@@ -49,7 +43,7 @@ def test_one_chroma_server_two_app_processes_and_an_llm_server(chroma_server, op
                    "RAG_HOST": "127.0.0.1", "RAG_UPLOAD_DIR": str(tmp_path / f"uploads-{machine}")}
             url = f"http://127.0.0.1:{port}/"
             stack.enter_context(server_process([sys.executable, "app.py"], url, tmp_path / f"app-{machine}.log",
-                                               start_timeout=180, env=env, cwd=str(Path(__file__).parent.parent)))
+                                               start_timeout=180, env=env, cwd=str(ROOT)))
             apps.append(Client(url, verbose=False))
         a, b = apps
 
@@ -65,15 +59,15 @@ def test_one_chroma_server_two_app_processes_and_an_llm_server(chroma_server, op
         assert "1472" in result["answer"] and result["citations"][0]["region"] == "绵阳市"
 
         # A report uploaded through one process is answered by the other at its next question.
-        uploaded = _rows(b.predict([handle_file(str(NEW_REPORT))], api_name="/upload"))
+        uploaded = table_rows(b.predict([handle_file(str(NEW_REPORT))], api_name="/upload"))
         assert uploaded[0][:4] == ["datong-2024.txt", "已导入", "大同市", 2024], uploaded
         result = a.predict("大同市2024年新收行政复议案件多少件？", mode="extractive", api_name="/ask")
         assert "688" in result["answer"] and result["citations"][0]["region"] == "大同市"
 
         # ...and removed through the first, it is gone from the second's library.
-        doc_id = next(r for r in _rows(a.predict(api_name="/library")) if r[0] == "大同市")[-1]
+        doc_id = next(r for r in table_rows(a.predict(api_name="/library")) if r[0] == "大同市")[-1]
         assert "已删除" in a.predict(doc_id, api_name="/remove")
-        assert sorted(r[0] for r in _rows(b.predict(api_name="/library"))) == ["太原市", "绵阳市"]
+        assert sorted(r[0] for r in table_rows(b.predict(api_name="/library"))) == ["太原市", "绵阳市"]
 
     # Each machine keeps its own BM25 snapshot of the server's index, named by the server; no
     # process wrote a local index.

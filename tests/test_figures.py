@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from conftest import REPORTS
 from rag.figures import extract_figures, parse_chinese_number, parse_number
 
-REPORTS = Path(__file__).resolve().parent.parent / "data" / "reports"
 
 
 # --- units and number forms ---------------------------------------------------------------
