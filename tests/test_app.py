@@ -188,6 +188,32 @@ def test_the_bundled_model_streams_into_the_chat(client):
     assert len(job.outputs()) > 3
 
 
+@pytest.mark.slow
+def test_the_app_keeps_answering_while_its_model_process_is_killed_and_restarted(client):
+    import os
+    import signal
+    import time
+
+    from rag.llm import bundled_server
+
+    server = bundled_server()  # the app's own model process (it runs in this test process)
+    server.ensure()
+    first = server.pid
+    job = client.submit("绵阳市2024年新收行政复议案件多少件？", [], [], "local", api_name="/chat")
+    deadline = time.monotonic() + 120
+    while len(job.outputs()) < 3 and not job.done() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the placeholder, then the first streamed piece
+    os.kill(first, signal.SIGKILL)
+    answer = _last_answer(job.result()[1])
+    assert "1472" in answer, answer
+    assert "正在重启" in answer or "内置模型" in answer, answer  # the note, or the model finished first
+    while not (server.pid not in (None, first) and server.responds()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    answer = _last_answer(client.predict("太原市2024年新收行政复议案件多少件？", [], [], "local",
+                                         api_name="/chat")[1])
+    assert "1274" in answer and "内置模型" in answer and "正在重启" not in answer, answer
+
+
 # --- readable failures (real components, no server needed) -----------------------------------
 
 
