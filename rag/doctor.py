@@ -81,7 +81,7 @@ class Doctor:
         except BuildProbeError as exc:
             return self._required(False, "llama.cpp build", str(exc), FIX_BUILD, self.wants_local)
         problems = info.problems()
-        detail = " ".join(info.enabled) + (f" -- {'; '.join(problems)}" if problems else " (portable, no AMX)")
+        detail = " ".join(info.enabled) + (f" -- {'; '.join(problems)}" if problems else " (explicit flags, no AMX)")
         return self._required(not problems, "llama.cpp build", detail, FIX_BUILD, self.wants_local)
 
     def _model_file(self, done: list[Check]) -> Check:

@@ -2,12 +2,13 @@
 
 llama-cpp-python is compiled here from its sdist (the Makefile's ``LLAMA_CMAKE_ARGS``). A native
 build on a Xeon with AMX takes llama.cpp's AMX path and segfaults in the first decode, so the
-build is portable (AVX2/FMA/F16C, no AVX-512, no AMX) and this module checks that it stayed so.
+build has explicit flags (AVX2/FMA/F16C; AVX-512 only where the CPU has it; never AMX), and this
+module checks that it stayed so and that this CPU can run it.
 The library is only ever loaded in a child process: a build this CPU cannot run (no AVX2) dies
 there with SIGILL instead of taking the caller down.
 
 ``python -m rag.llama_build --check`` (run by ``make install``) exits 1 when the installed build
-is not the portable one.
+has AMX, lacks AVX2, or needs what this CPU lacks.
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The flags the portable build must report (llama_print_system_info) and those it must not.
+# What every build must have, what none may have (AMX crashes in the first decode), and the CPU
+# flags each optional feature of a build needs (an AVX-512 build on a CPU without it: SIGILL).
 REQUIRED_FEATURES = ("AVX", "AVX2", "FMA", "F16C")
-FORBIDDEN_FEATURES = ("AMX_INT8", "AMX_BF16", "AMX_TILE", "AVX512")
+FORBIDDEN_PREFIXES = ("AMX",)
+CPU_FLAGS_FOR = {
+    "AVX": ("avx",), "AVX2": ("avx2",), "FMA": ("fma",), "F16C": ("f16c",), "BMI2": ("bmi2",),
+    "SSSE3": ("ssse3",), "AVX_VNNI": ("avx_vnni",),
+    "AVX512": ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"),
+    "AVX512_VBMI": ("avx512vbmi",), "AVX512_VNNI": ("avx512_vnni",), "AVX512_BF16": ("avx512_bf16",),
+}
 FIX_BUILD = "rm -f .venv/.installed && make install"
 
 _PROBE = "import llama_cpp, sys; sys.stdout.write(llama_cpp.llama_print_system_info().decode())"
@@ -40,7 +48,7 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
 
 
 def cpu_can_run_build(flags: set[str] | None = None) -> tuple[bool, str]:
-    """Whether this CPU has what the portable build needs (AVX2, FMA, F16C), and why not."""
+    """Whether this CPU has what every build needs (AVX2, FMA, F16C), and why not."""
     flags = cpu_flags() if flags is None else flags
     if not flags:  # not Linux, or /proc hidden: let the model process find out (it is isolated)
         return True, "CPU flags unknown"
@@ -66,16 +74,25 @@ class BuildInfo:
     def enabled(self) -> list[str]:
         return [name for name, on in self.features.items() if on]
 
-    def problems(self) -> list[str]:
-        """What makes this build other than the portable one (empty: it is the portable one)."""
-        found = [name for name in self.features if any(name.startswith(f) for f in FORBIDDEN_FEATURES)
-                 and self.features[name]]
-        missing = [f for f in REQUIRED_FEATURES if not self.features.get(f)]
+    def problems(self, cpu: set[str] | None = None) -> list[str]:
+        """What keeps this build from running here (empty: it is fine).
+
+        Args:
+            cpu: the CPU's flags (default: this machine's); unknown flags check nothing.
+        """
+        cpu = cpu_flags() if cpu is None else cpu
         out = []
-        if found:
-            out.append(f"built with {', '.join(found)} (a native build; AMX crashes in the first decode)")
+        amx = [name for name, on in self.features.items() if on and name.startswith(FORBIDDEN_PREFIXES)]
+        if amx:
+            out.append(f"built with {', '.join(amx)} (a native build; AMX crashes in the first decode)")
+        missing = [f for f in REQUIRED_FEATURES if not self.features.get(f)]
         if missing:
             out.append(f"built without {', '.join(missing)}")
+        if cpu:
+            unsupported = [name for name in self.enabled
+                           if any(flag not in cpu for flag in CPU_FLAGS_FOR.get(name, ()))]
+            if unsupported:
+                out.append(f"built with {', '.join(unsupported)}, which this CPU lacks (built on another machine?)")
         return out
 
 
@@ -109,10 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     problems = info.problems()
     if "--check" in argv and problems:
-        print(f"error: llama-cpp-python is not the portable build: {'; '.join(problems)}.\n"
+        print(f"error: llama-cpp-python cannot be used here: {'; '.join(problems)}.\n"
               f"  {info.system_info}\n  fix: {FIX_BUILD}", file=sys.stderr)
         return 1
-    print(f"llama-cpp-python build: {' '.join(info.enabled)}" + ("" if problems else " (portable)"))
+    print(f"llama-cpp-python build: {' '.join(info.enabled)}" + ("" if problems else " (explicit flags, no AMX)"))
     return 0
 
 

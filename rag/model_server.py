@@ -303,6 +303,11 @@ class ModelServer:
                 if proc.poll() is not None:
                     code = proc.returncode
                     reason = f"signal {-code}" if code < 0 else f"exit status {code}"
+                    if code == -signal.SIGILL:
+                        from rag.llama_build import FIX_BUILD
+
+                        reason += (", an instruction this CPU lacks: the llama.cpp build is for another "
+                                   f"CPU; rebuild with `{FIX_BUILD}`")
                     self.last_error = (f"the model process stopped while loading {self.config.model.name} "
                                        f"({reason}): {self._log_tail()}")
                     self._proc = self.port = self.pid = None

@@ -1,6 +1,7 @@
-"""The real LLM backends: the bundled Qwen GGUF through llama.cpp in-process, the same model
-behind a real OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1, and what
-happens when a server is down. Slow (the model answers on two CPU cores), so few."""
+"""The real LLM backends: the bundled Qwen GGUF in its own supervised process (rag.model_server;
+its failures are tested in test_model_server.py), the same model behind a hosted-style
+OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1, and what happens when a
+server is down. Slow (the model answers on two CPU cores), so few."""
 
 from __future__ import annotations
 
@@ -95,36 +96,3 @@ def test_rag_ask_stream_prints_tokens_then_sources(bundled_index):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "67" in run.stdout and "来源：" in run.stdout and "[1] 石家庄市 2024年" in run.stdout
     assert "(llm," in run.stdout
-
-
-_OVERLAP_SCRIPT = r"""
-import threading
-from rag.config import Settings
-from rag.llm import LLMTimeout, make_chat_model, stream_within
-
-model = make_chat_model(Settings(llm="local"))
-ask = lambda text: model.stream([("user", text)])
-# A generation given up after a moment keeps running in its worker thread...
-try:
-    for _ in stream_within(lambda: ask("用三百字介绍法治政府建设。"), 0.2):
-        pass
-except LLMTimeout:
-    print("timed out")
-# ...while other threads ask the same in-process model at once.
-answers = {}
-def run(n):
-    answers[n] = "".join(piece.content for piece in ask(f"只回答数字{n}。"))
-threads = [threading.Thread(target=run, args=(n,)) for n in (1, 2)]
-for t in threads: t.start()
-for t in threads: t.join()
-print("answers", sorted(answers))
-"""
-
-
-def test_overlapping_generations_on_the_bundled_model_do_not_crash():
-    # Two generations on one llama.cpp context abort the whole process (GGML_ASSERT), so the
-    # check runs in a child process: it must exit cleanly with both answers.
-    proc = subprocess.run([sys.executable, "-c", _OVERLAP_SCRIPT], capture_output=True, text=True,
-                          timeout=900, cwd=ROOT, env={**os.environ, "RAG_LLM": "local"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "timed out" in proc.stdout and "answers [1, 2]" in proc.stdout

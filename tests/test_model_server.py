@@ -20,7 +20,7 @@ from conftest import ROOT
 from rag.answer import MODEL_STOPPED_NOTE, Answerer, AnswerResult
 from rag.bundled_model import model_path
 from rag.config import Settings
-from rag.llama_build import BuildInfo, cpu_can_run_build, probe_build
+from rag.llama_build import BuildInfo, cpu_can_run_build, cpu_flags, probe_build
 from rag.llm import ChatModelUnavailable, LLMTimeout, make_chat_model, stream_within
 from rag.model_server import ModelServer, ServerConfig, pid_alive
 from rag.retrieve import HybridRetriever
@@ -40,24 +40,34 @@ def _wait_for(condition, seconds: float, step: float = 0.2) -> bool:
 # --- the build (fast: no model) ------------------------------------------------------------------
 
 
+def _makefile_flags() -> dict[str, str]:
+    run = subprocess.run(["make", "-s", "llama-flags"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return dict(re.findall(r"-DGGML_([A-Z0-9_]+)=(ON|OFF)", run.stdout))
+
+
 def test_the_built_library_reports_the_makefiles_flags_and_no_amx():
     info = probe_build()  # llama_print_system_info() in a child process; it lists what is on
     assert not info.problems(), info.system_info
-    flags = dict(re.findall(r"-DGGML_([A-Z0-9_]+)=(ON|OFF)", MAKEFILE.read_text()))
-    assert flags["NATIVE"] == "OFF" and flags["AMX_INT8"] == "OFF" and flags["AVX2"] == "ON"
+    flags = _makefile_flags()  # this CPU's variant (avx2, or avx512 on a CPU with it and no AMX)
+    assert flags["NATIVE"] == "OFF" and flags["AMX_INT8"] == "OFF" and flags["AVX2"] == "ON", flags
     cpu_features = [name for name in flags if name != "NATIVE"]
     assert {"AVX", "AVX2", "FMA", "F16C", "AVX512", "AMX_TILE", "AMX_INT8", "AMX_BF16"} <= set(cpu_features)
     for name in cpu_features:
         assert info.features.get(name, 0) == int(flags[name] == "ON"), (name, info.system_info)
-    assert not any(on for name, on in info.features.items() if name.startswith(("AMX", "AVX512"))), info.system_info
+    assert not any(on for name, on in info.features.items() if name.startswith("AMX")), info.system_info
+    if flags["AVX512"] == "ON":
+        assert {"avx512f", "avx512bw", "avx512vl"} <= cpu_flags() and "amx_tile" not in cpu_flags()
 
 
-def test_a_native_build_is_recognised_as_one():
+def test_a_native_build_and_a_build_for_another_cpu_are_recognised():
     native = BuildInfo.parse("CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | AVX512 = 1 | "
                              "AMX_INT8 = 1 | LLAMAFILE = 1 | OPENMP = 1 |")
-    problems = " ".join(native.problems())
-    assert "AMX_INT8" in problems and "AVX512" in problems
-    assert BuildInfo.parse("CPU : AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | AVX512 = 0 |").problems() == []
+    problems = " ".join(native.problems(cpu={"avx", "avx2", "fma", "f16c"}))
+    assert "AMX_INT8" in problems and "AVX512, which this CPU lacks" in problems, problems
+    avx2 = BuildInfo.parse("CPU : AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 |")
+    assert avx2.problems(cpu={"avx", "avx2", "fma", "f16c", "bmi2"}) == []
+    assert "AVX2" in " ".join(BuildInfo.parse("CPU : AVX = 1 | FMA = 1 | F16C = 1 |").problems(cpu=set()))
 
 
 def test_a_cpu_without_avx2_gets_extractive_answers_with_the_reason(monkeypatch, bundled_index):
@@ -250,7 +260,8 @@ def test_rag_doctor_reports_every_part_and_fails_on_a_broken_model(tmp_path, bun
     assert all(checks[n]["status"] == "ok" for n in ("cpu", "llama.cpp build", "model file", "model process",
                                                       "embeddings", "index")), checks
     enabled = checks["llama.cpp build"]["detail"].split(" (")[0].split()
-    assert "AVX2" in enabled and not any(f.startswith(("AMX", "AVX512")) for f in enabled), enabled
+    assert "AVX2" in enabled and not any(f.startswith("AMX") for f in enabled), enabled
+    assert ("AVX512" in enabled) == (_makefile_flags()["AVX512"] == "ON"), enabled
     assert "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046" in checks["model file"]["detail"]
     assert "5 reports" in checks["index"]["detail"]
     broken = tmp_path / "broken.gguf"
