@@ -188,8 +188,13 @@ def child_reingest(index_dir: str, corpus: str, size: str) -> dict:
     return {"seconds": round(time.perf_counter() - started, 2), "line": summary.line()}
 
 
-def child_llm(index_dir: str, n: str) -> dict:
-    """The bundled LLM through the answerer: time to first token, tokens/s, total."""
+def child_llm(index_dir: str, n: str, backend: str = "process") -> dict:
+    """The bundled LLM through the answerer: time to first token, tokens/s, total, warm.
+
+    ``backend``: ``process`` (the product: the model in its supervised ``llama_cpp.server``
+    process) or ``inprocess`` (the path it replaced, ``ChatLlamaCpp`` in this process with the same
+    settings: the "before" of the separate process's cost).
+    """
     from eval.harness import load_questions
     from rag.answer import Answerer
     from rag.config import Settings
@@ -197,21 +202,33 @@ def child_llm(index_dir: str, n: str) -> dict:
     answerer = Answerer.from_settings(Settings.load(index_dir=index_dir, llm="local"))
     if answerer.chat_model is None:
         return {"skipped": answerer.unavailable_reason}
+    if backend == "inprocess":
+        from langchain_community.chat_models import ChatLlamaCpp
+
+        from rag.bundled_model import model_path
+
+        model = ChatLlamaCpp(model_path=str(model_path()), n_ctx=4096, n_batch=512, n_threads=os.cpu_count() or 2,
+                             temperature=0, max_tokens=400, verbose=False, streaming=True)
+        answerer = Answerer(answerer.retriever, model, k=answerer.k)
     facts = [q for q in load_questions(QUESTIONS) if q.kind == "fact"][: int(n)]
     answerer.run(facts[0].question, mode="llm")  # load the model, evaluate the system prompt once
-    first_tokens, totals, pieces = [], [], []
+    first_tokens, totals, pieces, modes = [], [], [], []
     for q in facts:
         t = time.perf_counter()
-        first, count = None, 0
+        first, count, result = None, 0, None
         for event in answerer.stream(q.question, mode="llm"):
             if isinstance(event, str):
                 count += 1
                 first = first if first is not None else time.perf_counter() - t
+            else:
+                result = event
         totals.append(time.perf_counter() - t)
         first_tokens.append(first if first is not None else totals[-1])
         pieces.append(count)
+        modes.append(result.mode)
     generating = sum(t - f for t, f in zip(totals, first_tokens))
-    return {"model": "bundled Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp)", "questions": len(facts),
+    return {"model": "bundled Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp)", "backend": backend,
+            "questions": len(facts), "answered_by_llm": modes.count("llm"),
             "first_token_s": {"p50": round(statistics.median(first_tokens), 2), "max": round(max(first_tokens), 2)},
             "total_s": {"p50": round(statistics.median(totals), 2), "max": round(max(totals), 2)},
             "tokens_per_s": round(sum(pieces) / max(generating, 1e-9), 1)}
@@ -246,16 +263,28 @@ def app_run(index_dir: str, llm: str) -> dict:
                 time.sleep(0.2)
         serving = time.perf_counter() - started
         client = Client(url, verbose=False)
-        client.predict("太原市2024年新收行政复议案件多少件？", mode="extractive", api_name="/ask")
-        answering = time.perf_counter() - started
-        result = {"index": index_dir, "serving_s": round(serving, 1), "first_answer_s": round(answering, 1)}
+        result = {"index": index_dir, "serving_s": round(serving, 1)}
         if llm == "local":
+            # Asked the moment the page is served: the model process started loading with the app.
+            asked = time.perf_counter()
             answer = client.predict("太原市2024年新收行政复议案件多少件？", mode="local", api_name="/ask")
             result["llm_answered"] = answer.get("mode") == "llm"
+            result["llm_first_answer_after_serving_s"] = round(time.perf_counter() - asked, 1)
+        client.predict("太原市2024年新收行政复议案件多少件？", mode="extractive", api_name="/ask")
+        result["first_answer_s"] = round(time.perf_counter() - started, 1)
         status = Path(f"/proc/{proc.pid}/status").read_text()
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         result["rss_mib"] = round(int(fields["VmRSS"].split()[0]) / 1024)
         result["peak_rss_mib"] = round(int(fields["VmHWM"].split()[0]) / 1024)
+        for child_stat in Path("/proc").glob("[0-9]*/stat"):  # the app's model process
+            try:
+                if int(child_stat.read_text().rsplit(")", 1)[1].split()[1]) != proc.pid:
+                    continue
+                child_status = (child_stat.parent / "status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue
+            rss = dict(line.split(":", 1) for line in child_status.splitlines() if ":" in line)["VmRSS"]
+            result["model_process_rss_mib"] = round(int(rss.split()[0]) / 1024)
         return result
     finally:
         proc.terminate()
@@ -323,6 +352,12 @@ def print_table(r: dict) -> None:
         row("  time to first token", llm["first_token_s"]["p50"], llm["first_token_s"]["max"])
         row("  full answer", llm["total_s"]["p50"], llm["total_s"]["max"])
         row("  tokens/s while generating", llm["tokens_per_s"])
+        inproc = r.get("llm_inprocess", {})
+        if "first_token_s" in inproc:
+            row("  in-process (before the model process): first token", inproc["first_token_s"]["p50"],
+                inproc["first_token_s"]["max"])
+            row("  in-process: full answer", inproc["total_s"]["p50"], inproc["total_s"]["max"])
+            row("  the model process's cost on the first token", f"{llm['process_cost_first_token']:+.1%}")
     else:
         print(f"bundled LLM: skipped ({llm.get('skipped')})")
     scale = r.get("scale")
@@ -343,7 +378,11 @@ def print_table(r: dict) -> None:
         print(f"\napp over {app['reports']} reports (RAG_LLM={app['llm']})")
         row("serving (s from launch)", app["serving_s"])
         row("first answer (s from launch)", app["first_answer_s"])
-        row("memory with the LLM loaded (MiB, now / peak)", app["rss_mib"], app["peak_rss_mib"])
+        if "llm_first_answer_after_serving_s" in app:
+            row("first 内置模型 answer, asked when the page is served (s)", app["llm_first_answer_after_serving_s"])
+        row("app memory once the LLM has answered (MiB, now / peak)", app["rss_mib"], app["peak_rss_mib"])
+        if "model_process_rss_mib" in app:
+            row("the model process's memory (MiB)", app["model_process_rss_mib"])
 
 
 def main() -> None:
@@ -385,7 +424,12 @@ def main() -> None:
 
         if os.environ.get("BENCH_LLM", "1") != "0":
             print("bundled LLM ...", file=sys.stderr)
-            results["llm"], _ = child("llm", bundled, str(args.llm_questions))
+            results["llm"], _ = child("llm", bundled, str(args.llm_questions), "process")
+            print("bundled LLM in-process (the path the model process replaced) ...", file=sys.stderr)
+            results["llm_inprocess"], _ = child("llm", bundled, str(args.llm_questions), "inprocess")
+            if "first_token_s" in results["llm"] and "first_token_s" in results["llm_inprocess"]:
+                results["llm"]["process_cost_first_token"] = round(
+                    results["llm"]["first_token_s"]["p50"] / results["llm_inprocess"]["first_token_s"]["p50"] - 1, 3)
         else:
             results["llm"] = {"skipped": "BENCH_LLM=0"}
 
@@ -414,6 +458,9 @@ def main() -> None:
             print(f"  the app over {largest} reports ...", file=sys.stderr)
             app = app_run(str(SCALE_DIR / f"index-{largest}"), "local")
             results["app"] = {"reports": largest, "llm": "local", **app}
+        elif os.environ.get("BENCH_LLM", "1") != "0":
+            print("  the app over the bundled reports ...", file=sys.stderr)
+            results["app"] = {"reports": 5, "llm": "local", **app_run(bundled, "local")}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]

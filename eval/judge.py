@@ -19,6 +19,7 @@ from typing import Iterable
 from langchain_core.language_models import BaseChatModel
 
 from rag.citations import MARKER, _numbers
+from rag.grounding import figures, is_grounded
 
 JUDGE_PROMPT = ("你是严格的事实核查员。只根据下面的原文判断“陈述”是否被原文支持：陈述中的每个数字、地名和事实都必须在原文中出现或能直接得出。\n"
                 "原文：\n{passages}\n\n陈述：{claim}\n\n"
@@ -93,6 +94,16 @@ class Judge:
         self.chain = ChatPromptTemplate.from_template(JUDGE_PROMPT) | chat_model | StrOutputParser()
 
     def judge_claim(self, claim: str, passages: list[str]) -> bool | None:
+        """Whether the passages support the claim (None: the model's reply was unreadable).
+
+        The prompt's first rule, every figure of the claim in the passages, is checked exactly
+        first: a small model reads "9999件" against "1274件" as support about as often as not.
+        """
+        stated = figures(claim)
+        if stated:
+            sources = [f for p in passages for f in figures(p)]
+            if not all(is_grounded(f, sources) for f in stated):
+                return False
         text = "\n".join(f"[{i}] {relevant_part(p, claim)}" for i, p in enumerate(passages, start=1))
         return verdict(self.chain.invoke({"passages": text, "claim": claim}))
 

@@ -736,8 +736,14 @@ def test_judge_scores_claims_against_their_cited_passages():
     assert refused["judge"] is None
     assert figures_ == {"answers": 2, "claims": 4, "faithfulness": 0.75, "fully_supported": 0.5,
                         "unreadable": 0, "errors": 0}
-    # each claim was checked against the passage it cites, not the others
-    assert "15223" not in model.prompts[2] and "15223" in model.prompts[3]
+    # 999 is in no passage: decided by the figure rule, the model is not asked
+    assert len(model.prompts) == 3 and "15223" not in model.prompts[2]
+    # each claim is checked against the passage it cites, not the others
+    cited = {"answer": "新收行政复议案件1274件[1]。调解纠纷15223件[2]。", "refused": False,
+             "citations": [{"n": 1, "text": "新收行政复议案件1274件。"}, {"n": 2, "text": "调解纠纷15223件。"}]}
+    judge_results([cited], judge, progress=False)
+    assert [v["supported"] for v in cited["judge"]["verdicts"]] == [True, True]
+    assert "15223" not in model.prompts[3] and "15223" in model.prompts[4] and "1274" not in model.prompts[4]
 
 
 def test_judge_errors_are_counted_not_raised():
