@@ -32,6 +32,7 @@ from pathlib import Path
 
 from langchain_core.documents import Document
 
+from rag.errors import RagError
 from rag.answer import _LLM_REFUSAL, AnswerResult, Answerer
 from rag.citations import Citation, resolve_citations
 from rag.extractive import ExtractiveAnswerer
@@ -50,7 +51,7 @@ TUTORIAL_PROMPT = ("You are an assistant for question-answering tasks. Use the f
 _DONT_KNOW = re.compile(r"don'?t know|do not know|不知道|无法确定|無法確定", re.IGNORECASE)
 
 
-class NaiveBaselineError(RuntimeError):
+class NaiveBaselineError(RagError, RuntimeError):
     """The baseline cannot be built (a report's file is missing or changed since it was ingested)."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from rag.config import Settings, SettingsError
@@ -417,17 +418,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = build_parser().parse_args(argv)
     args.argv = argv
-    from rag.embeddings import EmbeddingsError
-    from rag.index import IndexError_
-    from rag.answer import QuestionError
-    from eval.harness import QuestionSetError
-    from eval.naive import NaiveBaselineError
+    from rag.errors import RagError
 
     try:
         settings = Settings.load()
         return args.func(args, settings)
-    except (SettingsError, EmbeddingsError, IndexError_, QuestionError, QuestionSetError, NaiveBaselineError,
-            KeyError, ValueError) as exc:
+    # RagError: the index, embeddings and baseline errors; ValueError: settings, questions and
+    # question sets. Caught by their bases, so that `rag list` does not import the answer stack.
+    except BrokenPipeError:  # `rag list | head`: the reader has gone, nothing is wrong
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except (RagError, SettingsError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -160,11 +160,6 @@ class ComparisonBuilder:
         self.index = index
         self.keywords = keywords
 
-    @staticmethod
-    def applies(analysis: QueryAnalysis) -> bool:
-        """Whether the question compares a figure across reports (several named, or all)."""
-        return analysis.asks_figure and analysis.scope in ("several", "all")
-
     def run(self, analysis: QueryAnalysis, reports: list[ReportRecord]) -> ComparisonTable | None:
         """The table, or None when no report gives a figure for the question's metric.
 

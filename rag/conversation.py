@@ -85,23 +85,3 @@ class FollowUpRewriter:
                 insert = text.index("和".join(places)) + len("和".join(places)) if places else 0
                 text = text[:insert] + f"{years}年" + text[insert:]
         return text
-
-
-def build_chat_chain(answerer, mode: str | None = None):
-    """A history-aware LangChain runnable: ``{"question", "history": [earlier standalone questions]}``
-    -> ``AnswerResult`` whose ``question`` is the standalone form that was answered.
-
-    Example:
-        >>> chain = build_chat_chain(answerer)
-        >>> chain.invoke({"question": "那绵阳呢？", "history": ["太原市2024年新收行政复议案件多少件？"]}).question
-        '绵阳市2024年新收行政复议案件多少件?'
-    """
-    from langchain_core.runnables import RunnableLambda
-
-    rewriter = FollowUpRewriter(lambda: answerer.retriever.analyzer)
-
-    def standalone(values: dict) -> str:
-        return rewriter.run(values["question"], list(values.get("history") or []))
-
-    return (RunnableLambda(standalone) | RunnableLambda(lambda q: answerer.run(q, mode=mode))).with_config(
-        run_name="chat")

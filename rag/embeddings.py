@@ -31,10 +31,11 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.stores import BaseStore
 
+from rag.errors import RagError
 from rag.text import matching_form
 
 
-class EmbeddingsError(RuntimeError):
+class EmbeddingsError(RagError, RuntimeError):
     """The embedding model named in the settings cannot be loaded."""
 
 

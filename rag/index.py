@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from rag.errors import RagError
 from rag.config import Settings
 from rag.embeddings import batched
 from rag.figures import FIGURES_VERSION, Figure, extract_figures
@@ -87,7 +88,7 @@ def _newest_versions(records) -> list[ReportRecord]:
     return list(newest.values())
 
 
-class IndexError_(RuntimeError):
+class IndexError_(RagError, RuntimeError):
     """Base class for index failures."""
 
 
@@ -274,14 +275,6 @@ class ReportIndex:
                 f"give {wanted!r}. Vectors of different models cannot be mixed. Either set "
                 f"RAG_EMBEDDINGS back, or rebuild with: rag ingest data/reports --rebuild"
             )
-
-    def vectorstore(self):
-        """The collection as a LangChain ``Chroma`` vector store (for retrievers)."""
-        from langchain_chroma import Chroma
-
-        self.check_embeddings()
-        return Chroma(client=self.client, collection_name=self.settings.collection,
-                      embedding_function=self.embeddings, create_collection_if_not_exists=False)
 
     # --- reading -------------------------------------------------------------------------
 

@@ -72,18 +72,6 @@ def resolve_regions(regions: list[str] | None) -> list[str]:
     return names
 
 
-def metadata_filter(regions: list[str] | None = None, years: list[int] | None = None) -> dict | None:
-    """A Chroma ``where`` filter for the given places and years (None: no filter)."""
-    clauses = []
-    if regions:
-        clauses.append({"region": {"$in": resolve_regions(regions)}})
-    if years:
-        clauses.append({"year": {"$in": [int(y) for y in years]}})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
 PER_PLACE_MAX = 12  # places searched one by one; more share one search (see _per_place)
 # Each question compares the index's change stamp; its record count (7 ms at 54,000 chunks),
 # which also catches a writer killed between a commit and its stamp, at most this often.

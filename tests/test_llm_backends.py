@@ -15,7 +15,7 @@ from conftest import ROOT, free_port
 from rag.answer import Answerer
 from rag.bundled_model import SHA256, is_installed, model_path
 from rag.config import Settings
-from rag.conversation import build_chat_chain
+from rag.conversation import FollowUpRewriter
 from rag.llm import ChatModelUnavailable, make_chat_model
 from rag.retrieve import HybridRetriever
 
@@ -64,14 +64,16 @@ def test_bundled_model_compares_two_places_and_answers_english_in_english(local_
     assert sum(ch.isascii() for ch in english.answer) > 0.8 * len(english.answer)
 
 
-def test_follow_up_questions_through_the_chat_chain(local_answerer):
-    chain = build_chat_chain(local_answerer, mode="extractive")
-    first = chain.invoke({"question": "太原市2024年新收行政复议案件多少件？", "history": []})
-    second = chain.invoke({"question": "那绵阳呢？", "history": [first.question]})
-    assert second.question == "绵阳市2024年新收行政复议案件多少件?"
+def test_follow_up_questions_rewritten_then_answered(local_answerer):
+    rewriter = FollowUpRewriter(lambda: local_answerer.retriever.analyzer)  # as `rag chat` and the app do
+    first = local_answerer.run("太原市2024年新收行政复议案件多少件？", mode="extractive")
+    standalone = rewriter.run("那绵阳呢？", [first.question])
+    assert standalone == "绵阳市2024年新收行政复议案件多少件?"
+    second = local_answerer.run(standalone, mode="extractive")
     assert "1472" in second.answer and second.citations[0].region == "绵阳市"
-    third = chain.invoke({"question": "那出庭应诉率呢？", "history": [first.question, second.question]})
-    assert third.question.startswith("绵阳市2024年出庭应诉率") and "100%" in third.answer
+    third = rewriter.run("那出庭应诉率呢？", [first.question, second.question])
+    assert third.startswith("绵阳市2024年出庭应诉率")
+    assert "100%" in local_answerer.run(third, mode="extractive").answer
 
 
 def test_openai_compatible_server(retriever, openai_server):
