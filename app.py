@@ -42,12 +42,13 @@ from fastapi.routing import APIRoute  # noqa: E402
 from ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
 from ingest.uploads import UploadPolicy, UploadRejected  # noqa: E402
-from rag.answer import MODEL_STOPPED_NOTE, Answerer, AnswerResult, QuestionError  # noqa: E402
+from rag.answer import Answerer, AnswerResult, QuestionError  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.conversation import FollowUpRewriter  # noqa: E402
 from rag.highlight import cited_text, highlight_spans  # noqa: E402
 from rag.index import EmbeddingModelMismatch, IndexUnavailable, ReportIndex  # noqa: E402
 from rag.llm import ChatModelUnavailable, make_chat_model  # noqa: E402
+from rag.notes import in_chinese  # noqa: E402
 from rag.retrieve import HybridRetriever, resolve_regions  # noqa: E402
 
 log = logging.getLogger("govreport.app")
@@ -68,28 +69,6 @@ HEARTBEAT_S = 0.2  # the chat's generator yields at least this often, so 停止 
 NOT_MENTIONED = "未提及"
 _STATUS_TEXT = {"ingested": "已导入", "replaced": "已更新", "skipped": "未变化（已在库中）",
                 "duplicate": "重复（库中已有相同内容）", "failed": "失败", "rejected": "已拒绝"}
-# The answerer's notes are English (for logs and `rag ask`); the page shows them in Chinese.
-_NOTES_ZH = [
-    (re.compile(r"^LLM unavailable \((.*)\); answered extractively$", re.S), r"模型不可用（\1），已改为摘录原文回答"),
-    (re.compile(r"^LLM failed \((.*)\); answered extractively$", re.S), r"模型调用失败（\1），已改为摘录原文回答"),
-    (re.compile("^" + re.escape(MODEL_STOPPED_NOTE) + "$"), "内置模型在回答时停止运行，正在重启；本次回答摘自报告原句"),
-    (re.compile(r"^the model said the reports do not say it, but a passage does; answered extractively$"),
-     "模型认为报告未提及，但有段落提到，已改为摘录原文回答"),
-    (re.compile(r"^no passage supports the model's answer; answered extractively$"),
-     "模型的回答没有段落支持，已改为摘录原文回答"),
-    (re.compile(r"^the model's figures \((.*)\) differ from the best-matching sentences; answered extractively$",
-                re.S), r"模型给出的数字（\1）与原文不一致，已改为摘录原文回答"),
-    (re.compile(r"^the model's answer did not hold up against the cited passages \((.*)\); answered extractively$",
-                re.S), r"模型的回答与引用段落不符（\1），已改为摘录原文回答"),
-    (re.compile(r"^removed sentences not supported by their cited passages: (.*)$", re.S),
-     r"已删去引用段落不支持的句子：\1"),
-    (re.compile(r"^comparison answered from the figures table; the conclusion is computed from the values$"),
-     "对比由各地数字计算得出"),
-    (re.compile(r"^the model's answer left out figures the question asks about \((.*)\); answered extractively$",
-                re.S), r"模型的回答漏掉了问题所问的数字（\1），已改为摘录原文回答"),
-    (re.compile(r"^the model's answer left out (.*); answered extractively$", re.S),
-     r"模型的回答漏掉了\1，已改为摘录原文回答"),
-]
 
 CSS = """
 .gr-app-header h1 { margin-bottom: 0.2em; }
@@ -292,11 +271,8 @@ def friendly_error(exc: BaseException, settings: Settings) -> str:
 
 
 def note_zh(note: str) -> str:
-    """The answerer's note in Chinese (notes that are Chinese already are kept)."""
-    for pattern, replacement in _NOTES_ZH:
-        if pattern.match(note):
-            return pattern.sub(replacement, note)
-    return note
+    """The answerer's note in Chinese (``rag.notes``; text that is not a note is kept)."""
+    return in_chinese(note)
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -27,13 +27,13 @@ from rag.keywords import KeywordIndex
 from rag.llm import DEFAULT_LLM_TIMEOUT_S, ChatModelUnavailable, LLMTimeout, stream_within
 from rag.llm import llm_timeout as rag_llm_timeout
 from rag.model_server import ModelServer
+from rag.notes import Note
 from rag.query import QueryAnalysis, QueryAnalyzer
 from rag.retrieve import HybridRetriever, Passage, resolve_regions
 from rag.text import matching_form
 
 MODES = ("extractive", "llm")
-MODEL_STOPPED_NOTE = ("the built-in model stopped during the answer and is being restarted; "
-                      "answered from the reports' own sentences")
+MODEL_STOPPED_NOTE = Note("model_stopped")
 MAX_QUESTION_CHARS = 1000
 LLM_PASSAGES = 3  # excerpts the model sees: the bundled model reads ~75 prompt tokens/s on 2 cores
 # What a model writes when the passages do not hold the answer.
@@ -182,7 +182,7 @@ class Answerer:
             raise QuestionError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         notes: list[str] = []
         if mode == "llm" and self.chat_model is None:
-            notes.append(f"LLM unavailable ({self.unavailable_reason or 'not configured'}); answered extractively")
+            notes.append(Note("llm_unavailable", reason=self.unavailable_reason or "not configured"))
             mode = "extractive"
 
         snap = self.retriever.snapshot()  # one read of the report list per question
@@ -262,37 +262,34 @@ class Answerer:
             if isinstance(exc, ModelServer.Stopped):  # the model process died mid-answer
                 fallback.notes.append(MODEL_STOPPED_NOTE)
             else:
-                fallback.notes.append(f"LLM failed ({type(exc).__name__}: {str(exc)[:200]}); answered extractively")
+                fallback.notes.append(Note("llm_failed", error=f"{type(exc).__name__}: {str(exc)[:200]}"))
             fallback.grounded = True
             return fallback
         raw = "".join(pieces).strip()
         if _LLM_REFUSAL.search(raw) and not MARKER.search(raw):
             # The extractive check found a supporting sentence, so a refusal here is the small
             # model missing it: the cited sentences answer instead.
-            fallback.notes.append("the model said the reports do not say it, but a passage does; answered extractively")
+            fallback.notes.append(Note("model_refused"))
             return fallback
         text, citations = resolve_citations(attribute(raw, [p.text for p in given]), given)
         if not citations:
-            fallback.notes.append("no passage supports the model's answer; answered extractively")
+            fallback.notes.append(Note("no_support"))
             return fallback
         if analysis.asks_figure and not all(shares_a_figure(text, line) for line in fallback.answer.splitlines()):
             # The model's figures differ from the best-matching sentences (for comparisons: from
             # some place's): a wrong number is worse than a plain answer.
             fallback.grounded = False
             stated = ", ".join(f.text for f in figures(text)) or "none"
-            fallback.notes.append(f"the model's figures ({stated}) differ from the best-matching sentences; "
-                                  "answered extractively")
+            fallback.notes.append(Note("figures_differ", figures=stated))
             return fallback
         left_out = [c.region for c in fallback.citations if c.region not in {x.region for x in citations}]
         if analysis.scope in ("several", "all") and left_out:
             # A comparison or list that drops a place the reports cover misleads by omission.
-            fallback.notes.append(f"the model's answer left out {'、'.join(dict.fromkeys(left_out))}; "
-                                  "answered extractively")
+            fallback.notes.append(Note("left_out_places", places="、".join(dict.fromkeys(left_out))))
             return fallback
         dropped = self._left_out_figures(text, fallback, analysis)
         if dropped:
-            fallback.notes.append(f"the model's answer left out figures the question asks about "
-                                  f"({', '.join(dropped)}); answered extractively")
+            fallback.notes.append(Note("left_out_figures", figures=", ".join(dropped)))
             return fallback
         by_chunk = {p.id: p for p in given}
         report = check_grounding(text, {c.n: c.text for c in citations}, {c.n: c.region for c in citations},
@@ -305,12 +302,10 @@ class Answerer:
             if (not kept_citations or not kept.strip() or any(c.region not in places_kept for c in fallback.citations)
                     or self._left_out_figures(kept, fallback, analysis)):
                 fallback.grounded = False
-                fallback.notes.append(f"the model's answer did not hold up against the cited passages "
-                                      f"({', '.join(report.ungrounded)}); answered extractively")
+                fallback.notes.append(Note("not_grounded", figures=", ".join(report.ungrounded)))
                 return fallback
             result = AnswerResult(question, kept, False, kept_citations, given, "llm", grounded=False)
-            result.notes.append(f"removed sentences not supported by their cited passages: "
-                                f"{', '.join(report.ungrounded)}")
+            result.notes.append(Note("removed_sentences", figures=", ".join(report.ungrounded)))
             return result
         return AnswerResult(question, text, False, citations, given, "llm")
 
@@ -432,7 +427,7 @@ class Answerer:
         lines.append(("Conclusion: " if en else "结论：") + table.conclusion)
         text, citations = resolve_citations("\n".join(lines), given)
         result = AnswerResult(question, text, False, citations, given, mode, table=table.to_dict())
-        result.notes.append("comparison answered from the figures table; the conclusion is computed from the values")
+        result.notes.append(Note("comparison_table"))
         return result
 
     # --- refusals ------------------------------------------------------------------------
@@ -456,10 +451,10 @@ class Answerer:
                     else f"库中没有{places}{year_list}年的报告，无法回答。现有报告：{available}。")
         return AnswerResult(analysis.question, text, True, [], [], mode)
 
-    def _missing_note(self, analysis: QueryAnalysis) -> str:
+    def _missing_note(self, analysis: QueryAnalysis) -> Note:
         places = _join(analysis.missing_regions, analysis.language)
         years = f"（{_join([str(y) for y in analysis.filter_years], 'zh')}年）" if analysis.filter_years else ""
-        return f"库中没有{places}{years}的报告，只回答了其余地区"
+        return Note("missing_places", places=places, years=years)
 
     @staticmethod
     def _not_found(analysis: QueryAnalysis) -> str:

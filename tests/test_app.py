@@ -266,14 +266,28 @@ def test_a_missing_model_leaves_extractive_answers_and_says_so(monkeypatch, tmp_
 
 
 def test_notes_are_shown_in_chinese():
-    from app import note_zh
+    import copy
+    import pickle
 
-    assert note_zh("LLM failed (APIConnectionError: Connection error.); answered extractively") == \
-        "模型调用失败（APIConnectionError: Connection error.），已改为摘录原文回答"
-    assert note_zh("库中没有成都市的报告，只回答了其余地区") == "库中没有成都市的报告，只回答了其余地区"
-    assert note_zh("the model's answer left out 侯马市; answered extractively") == "模型的回答漏掉了侯马市，已改为摘录原文回答"
-    assert note_zh("the model's answer left out figures the question asks about (100%); answered extractively") == \
-        "模型的回答漏掉了问题所问的数字（100%），已改为摘录原文回答"
+    from app import note_zh
+    from rag.notes import WORDING, Note
+
+    failed = Note("llm_failed", error="APIConnectionError: Connection error.")
+    assert failed == "LLM failed (APIConnectionError: Connection error.); answered extractively"  # the CLI's text
+    assert note_zh(failed) == "模型调用失败（APIConnectionError: Connection error.），已改为摘录原文回答"
+    assert note_zh(Note("missing_places", places="成都市", years="")) == "库中没有成都市的报告，只回答了其余地区"
+    assert note_zh(Note("left_out_places", places="侯马市")) == "模型的回答漏掉了侯马市，已改为摘录原文回答"
+    assert note_zh(Note("left_out_figures", figures="100%")) == "模型的回答漏掉了问题所问的数字（100%），已改为摘录原文回答"
+    assert note_zh("已是中文的说明") == "已是中文的说明"
+    # Gradio's state copies values: a note survives as a note
+    for again in (copy.deepcopy(failed), pickle.loads(pickle.dumps(failed))):
+        assert again == failed and again.zh == failed.zh and again.code == "llm_failed"
+    # every wording has a Chinese form, with the same placeholders
+    import string
+
+    for code, (en, zh) in WORDING.items():
+        fields = lambda text: {f for _, f, _, _ in string.Formatter().parse(text) if f}
+        assert fields(en) == fields(zh) and any("\u4e00" <= ch <= "\u9fff" for ch in zh), code
 
 
 def test_comparison_frames_plot_only_values_in_the_tables_unit():
