@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install llama-flags model browser run ingest test screenshot eval bench clean-index
+.PHONY: install llama-flags model test-fast browser run ingest test screenshot eval bench clean-index
 
 # The bundled model's runtime, llama-cpp-python, is an sdist compiled here. Its default build
 # detects this CPU's features (GGML_NATIVE) and, on Xeons with AMX, takes llama.cpp's AMX path,
@@ -76,6 +76,10 @@ browser:
 
 test: install model browser
 	$(BIN)/pytest -q
+
+# The fast tier: the logic without the LLM, servers, browser or the bundled index (under a minute).
+test-fast: install
+	$(BIN)/pytest -q -m "not heavy"
 
 # Refresh docs/screenshot.png (the README's picture) from the browser test.
 screenshot: install browser

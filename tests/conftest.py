@@ -61,6 +61,20 @@ def pytest_configure(config):
         os.environ["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(ROOT / "tests" / "netguard"), os.environ.get("PYTHONPATH")) if p)
 
+# The fast tier (`make test-fast`, `-m "not heavy"`): no LLM, no servers, no browser, no shared
+# index of the bundled reports, no embedding of whole reports. A test is heavy when it is marked
+# slow or uses one of these.
+HEAVY_FIXTURES = {"bundled_index", "app_server", "chroma_server", "openai_server", "browser_page", "client",
+                  "cached_embeddings", "server_index", "local_answerer", "chat_model", "answerer",
+                  "real_embeddings", "counting_embeddings"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("slow") or HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.heavy)
+
+
 EXPECTED = {  # what metadata detection must find in each bundled report
     "taiyuan-2024.txt": ("太原市", 2024, "山西省"),
     "houma-2023.txt": ("侯马市", 2023, "山西省"),

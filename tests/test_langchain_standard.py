@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from functools import lru_cache
 
+import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests, RetrieversIntegrationTests
 
 from conftest import copy_reports
@@ -28,6 +29,7 @@ def _taiyuan_index():
     return index
 
 
+@pytest.mark.slow  # builds and queries a real index of the bundled reports
 class TestHybridRetrieverStandard(RetrieversIntegrationTests):
     @property
     def retriever_constructor(self) -> type[HybridRetriever]:

@@ -453,6 +453,7 @@ def _index_state(index_dir: Path) -> dict[str, dict]:
     return {i: {**m, "text": t} for i, m, t in zip(got["ids"], got["metadatas"], got["documents"])}
 
 
+@pytest.mark.slow  # `rag ingest` over real reports in a subprocess
 def test_one_ingest_run_over_bad_odd_and_duplicate_files(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
