@@ -1,6 +1,6 @@
 """`make bench`: speed and memory on this machine, printed as a table and written to bench/results.json.
 
-Measures (timings are measured, never asserted; see the README's "Performance" section):
+Measures (timings are measured, never asserted; see docs/performance.md):
 - ingest of the bundled corpus into a fresh index with an empty embedding cache: chunks/s and
   characters/s, next to the embedding model alone on exactly the texts the pipeline embedded
   (the ratio is the pipeline's overhead); re-ingest of the unchanged corpus; a rebuild from the

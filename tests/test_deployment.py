@@ -1,4 +1,4 @@
-"""The README's deployment for a team, started for real: one `chroma run` server holding the
+"""The deployment for a team (docs/deployment.md), started for real: one `chroma run` server holding the
 index, the LLM on llama.cpp's OpenAI-compatible server, two `python app.py` processes (two
 "machines", each with its own RAG_CACHE_DIR) wired by the environment variables the README
 lists, and `rag ingest` from a third process. Slow, so one test."""
@@ -22,7 +22,7 @@ def test_one_chroma_server_two_app_processes_and_an_llm_server(chroma_server, op
                                                                tmp_path):
     from gradio_client import Client, handle_file
 
-    # As the README's step 3: the same settings on every machine.
+    # As docs/deployment.md step 3: the same settings on every machine.
     team = {**os.environ, "RAG_CHROMA_URL": chroma_server, "RAG_COLLECTION": "team",
             "RAG_LLM": "openai", "RAG_LLM_BASE_URL": openai_server, "RAG_LLM_MODEL": "qwen-bundled",
             "RAG_INDEX_DIR": str(tmp_path / "no-local-index")}
