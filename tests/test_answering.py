@@ -15,10 +15,10 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from conftest import ROOT
-from eval.harness import load_questions, metrics, run_questions
-from eval.matching import contains
-from rag.answer import Answerer, QuestionError
-from rag.retrieve import HybridRetriever
+from rag.eval.harness import load_questions, metrics, run_questions
+from rag.eval.matching import contains
+from rag.answer.answerer import Answerer, QuestionError
+from rag.retrieve.hybrid import HybridRetriever
 
 pytestmark = pytest.mark.slow
 

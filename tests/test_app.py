@@ -194,7 +194,7 @@ def test_the_app_keeps_answering_while_its_model_process_is_killed_and_restarted
     import signal
     import time
 
-    from rag.llm import bundled_server
+    from rag.models.chat import bundled_server
 
     server = bundled_server()  # the app's own model process (it runs in this test process)
     server.ensure()
@@ -218,8 +218,8 @@ def test_the_app_keeps_answering_while_its_model_process_is_killed_and_restarted
 
 
 def test_an_empty_index_says_how_to_add_reports(tmp_path, real_embeddings):
-    from app import build_app
-    from ingest.uploads import UploadPolicy
+    from rag.web.app import build_app
+    from rag.ingest.uploads import UploadPolicy
     from rag.config import Settings
 
     app = build_app(Settings(index_dir=str(tmp_path / "index"), llm="none"), UploadPolicy(folder=tmp_path / "up"),
@@ -231,8 +231,8 @@ def test_an_empty_index_says_how_to_add_reports(tmp_path, real_embeddings):
 
 
 def test_a_chroma_server_that_is_down_is_reported_in_the_page(tmp_path, real_embeddings):
-    from app import build_app
-    from ingest.uploads import UploadPolicy
+    from rag.web.app import build_app
+    from rag.ingest.uploads import UploadPolicy
     from rag.config import Settings
 
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
@@ -246,8 +246,8 @@ def test_a_chroma_server_that_is_down_is_reported_in_the_page(tmp_path, real_emb
 
 
 def test_a_missing_model_leaves_extractive_answers_and_says_so(monkeypatch, tmp_path, bundled_index):
-    from app import AnswerModes, answer_markdown
-    from rag.retrieve import HybridRetriever
+    from rag.web.app import AnswerModes, answer_markdown
+    from rag.retrieve.hybrid import HybridRetriever
     from rag.config import Settings
 
     monkeypatch.setenv("RAG_LOCAL_MODEL", str(tmp_path / "missing.gguf"))
@@ -269,8 +269,8 @@ def test_notes_are_shown_in_chinese():
     import copy
     import pickle
 
-    from app import note_zh
-    from rag.notes import WORDING, Note
+    from rag.web.app import note_zh
+    from rag.answer.notes import WORDING, Note
 
     failed = Note("llm_failed", error="APIConnectionError: Connection error.")
     assert failed == "LLM failed (APIConnectionError: Connection error.); answered extractively"  # the CLI's text
@@ -291,7 +291,7 @@ def test_notes_are_shown_in_chinese():
 
 
 def test_comparison_frames_plot_only_values_in_the_tables_unit():
-    from app import comparison_frames
+    from rag.web.app import comparison_frames
 
     table = {"metric": "法律援助案件", "unit": "件", "conclusion": "绵阳市最多。", "rows": [
         {"region": "太原市", "year": 2024, "found": True, "figure": "4000件", "value": 4000.0, "unit": "件",
@@ -311,7 +311,7 @@ def test_comparison_frames_plot_only_values_in_the_tables_unit():
 
 
 def test_background_stream_heartbeats_failures_and_stop():
-    from app import background_stream
+    from rag.web.app import background_stream
 
     closed, went_on = threading.Event(), threading.Event()
     gate = threading.Event()

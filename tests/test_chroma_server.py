@@ -8,13 +8,13 @@ import sys
 import pytest
 
 from conftest import EXPECTED, ROOT, CountingEmbeddings, copy_reports
-from eval.harness import load_questions, metrics, run_questions
-from ingest.pipeline import Ingestor
-from rag.answer import Answerer
+from rag.eval.harness import load_questions, metrics, run_questions
+from rag.ingest.pipeline import Ingestor
+from rag.answer.answerer import Answerer
 from rag.config import Settings
-from rag.embeddings import CachedEmbeddings
-from rag.index import ReportIndex
-from rag.retrieve import HybridRetriever, keyword_cache_folder
+from rag.index.embeddings import CachedEmbeddings
+from rag.index.store import ReportIndex
+from rag.retrieve.hybrid import HybridRetriever, keyword_cache_folder
 
 
 def test_ingest_list_search_against_a_chroma_server(chroma_server, tmp_path, counting_embeddings):

@@ -5,10 +5,10 @@ import re
 import pytest
 
 from conftest import REPORTS
-from ingest.chunking import Chunker, heading_level
-from ingest.cleaning import clean
-from ingest.loaders import load_document
-from rag.tokens import count_tokens
+from rag.ingest.chunking import Chunker, heading_level
+from rag.ingest.cleaning import clean
+from rag.ingest.loaders import load_document
+from rag.text.tokens import count_tokens
 
 SENTENCE_END = re.compile(r"[。！？；!?;”」』)）]$")
 

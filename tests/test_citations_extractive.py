@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from rag.citations import Citation, number_passages, passage_label, resolve_citations
-from rag.extractive import LIGHT_WEIGHT, ExtractiveAnswerer, split_sentences
-from rag.index import ReportRecord
-from rag.keywords import KeywordIndex, question_terms
-from rag.query import QueryAnalyzer
-from rag.retrieve import Passage
+from rag.answer.citations import Citation, number_passages, passage_label, resolve_citations
+from rag.answer.extractive import LIGHT_WEIGHT, ExtractiveAnswerer, split_sentences
+from rag.index.store import ReportRecord
+from rag.index.keywords import KeywordIndex, question_terms
+from rag.retrieve.query import QueryAnalyzer
+from rag.retrieve.hybrid import Passage
 
 REPORTS = [
     ("taiyuan-2024", "太原市", 2024),

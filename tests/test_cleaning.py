@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.cleaning import CleanedText, clean, is_debris, is_info_line
-from ingest.loaders import LoadedDocument, load_document
-from rag.text import matching_form, normalise_stored
+from rag.ingest.cleaning import CleanedText, clean, is_debris, is_info_line
+from rag.ingest.loaders import LoadedDocument, load_document
+from rag.text.normalize import matching_form, normalise_stored
 
 REPORTS = Path(__file__).resolve().parents[1] / "data" / "reports"
 REPORT_FILES = sorted(REPORTS.glob("*.txt"))
@@ -385,7 +385,7 @@ def test_trailing_all_debris_page_keeps_its_page_start():
 def test_page_starts_are_measured_before_whitespace_is_normalised():
     from pathlib import Path
 
-    from ingest.loaders import LoadedDocument
+    from rag.ingest.loaders import LoadedDocument
 
     text = "一、主要工作\n市委  市政府   高度重视法治政府建设工作。\n第二页的第一句话。\n第二页的第二句话。"
     cleaned = clean(LoadedDocument(Path("a.pdf"), text, "pdf", page_starts=[0, text.index("第二页的第一句话")]))
@@ -411,7 +411,7 @@ def test_print_close_share_widgets_are_debris(line):
 
 
 def test_pdf_reflow_keeps_headings_on_their_own_lines():
-    from ingest.loaders import _reflow_pdf_lines
+    from rag.ingest.loaders import _reflow_pdf_lines
 
     page = "(一)持续提升行政效能\n对照《山西省6类依申请行政权力\n事项清单》,逐项梳理确认。\n二、存在的不足\n部分领导干部"
     assert _reflow_pdf_lines(page).split("\n") == [

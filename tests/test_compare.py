@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.compare import ComparisonTable, Condition, TableRow, conclude, parse_condition
+from rag.answer.compare import ComparisonTable, Condition, TableRow, conclude, parse_condition
 
 
 def _row(region, year, figure=None, value=None, unit=None, citation=None, qualifiers=""):
@@ -100,8 +100,8 @@ def test_threshold_conclusion():
 
 @pytest.fixture(scope="module")
 def answerer(bundled_index):
-    from rag.answer import Answerer
-    from rag.retrieve import HybridRetriever
+    from rag.answer.answerer import Answerer
+    from rag.retrieve.hybrid import HybridRetriever
 
     return Answerer(HybridRetriever(index=bundled_index, k=8))
 
@@ -154,8 +154,8 @@ def test_a_single_place_question_has_no_table(answerer):
 def test_llm_mode_keeps_the_computed_table_and_never_asks_the_model(bundled_index):
     from langchain_core.language_models import GenericFakeChatModel
 
-    from rag.answer import Answerer
-    from rag.retrieve import HybridRetriever
+    from rag.answer.answerer import Answerer
+    from rag.retrieve.hybrid import HybridRetriever
 
     # A model that would state wrong numbers: the table answer must not use it.
     model = GenericFakeChatModel(messages=iter(["太原市1300件[1]，绵阳市1400件[2]。"] * 5))
@@ -166,7 +166,7 @@ def test_llm_mode_keeps_the_computed_table_and_never_asks_the_model(bundled_inde
 
 
 def test_chart_png_has_chinese_glyphs(answerer, tmp_path):
-    from rag.charts import ChartError, bar_chart
+    from rag.answer.charts import ChartError, bar_chart
 
     result = answerer.run("各地法律援助案件数量对比", mode="extractive")
     with warnings.catch_warnings(record=True) as caught:
@@ -194,8 +194,8 @@ def test_rag_ask_json_table_and_chart_from_the_command_line(bundled_index, tmp_p
 def test_llm_answer_that_leaves_out_a_place_falls_back_to_every_place(bundled_index):
     from langchain_core.language_models import GenericFakeChatModel
 
-    from rag.answer import Answerer
-    from rag.retrieve import HybridRetriever
+    from rag.answer.answerer import Answerer
+    from rag.retrieve.hybrid import HybridRetriever
 
     question = "太原、侯马、石家庄的人民调解成功情况分别如何？"  # words, not one figure: no table
     answerer = Answerer(HybridRetriever(index=bundled_index), chat_model=GenericFakeChatModel(
@@ -209,8 +209,8 @@ def test_llm_answer_that_leaves_out_a_place_falls_back_to_every_place(bundled_in
 def test_llm_answer_that_drops_the_figures_asked_about_falls_back(bundled_index):
     from langchain_core.language_models import GenericFakeChatModel
 
-    from rag.answer import Answerer
-    from rag.retrieve import HybridRetriever
+    from rag.answer.answerer import Answerer
+    from rag.retrieve.hybrid import HybridRetriever
 
     # Every place cited and every figure true, but the success rates the question is about are gone.
     model = GenericFakeChatModel(messages=iter(["侯马市：943件[1]\n石家庄市：5万余件[2]"] * 3))

@@ -39,14 +39,14 @@ ADDED = "全年新收行政复议听证案件9876件。"  # the edit of the repl
 # Run in a fresh process after each kill: the index as another process sees it, and answers.
 CHECK = r"""
 import json, sys
-from rag.answer import Answerer
+from rag.services import build_answerer
 from rag.config import Settings
-from rag.index import ReportIndex
+from rag.index.store import ReportIndex
 
 settings = Settings.load()
 index = ReportIndex(settings)
 got = index.collection.get(include=["metadatas", "documents"])
-answerer = Answerer.from_settings(settings, mode="extractive")
+answerer = build_answerer(settings, mode="extractive")
 answers = {q: answerer.run(q, mode="extractive").to_dict() for q in json.loads(sys.argv[1])}
 print(json.dumps({
     "reports": [r.__dict__ for r in index.reports()],
@@ -199,9 +199,9 @@ def test_ingest_killed_at_six_points_loses_nothing_and_duplicates_nothing(tmp_pa
 
 def _index_of(tmp_path: Path, name: str, embeddings):
     """A fresh embedded index holding one bundled report."""
-    from ingest.pipeline import Ingestor
+    from rag.ingest.pipeline import Ingestor
     from rag.config import Settings
-    from rag.index import ReportIndex
+    from rag.index.store import ReportIndex
 
     index = ReportIndex(Settings(index_dir=str(tmp_path / "index")), embeddings)
     Ingestor(index, progress=False).run([copy_reports(tmp_path / "reports", {name})])
@@ -210,7 +210,7 @@ def _index_of(tmp_path: Path, name: str, embeddings):
 
 def test_two_committed_versions_of_a_report_show_as_the_newer_and_are_repaired(tmp_path, real_embeddings):
     """The state a kill leaves between committing a new version and deleting the old one."""
-    from rag.retrieve import HybridRetriever
+    from rag.retrieve.hybrid import HybridRetriever
 
     index = _index_of(tmp_path, "taiyuan-2024.txt", real_embeddings)
     old = index.reports()[0]

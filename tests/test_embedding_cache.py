@@ -13,11 +13,11 @@ import sys
 import pytest
 
 from conftest import CountingEmbeddings, copy_reports
-from ingest.pipeline import Ingestor
+from rag.ingest.pipeline import Ingestor
 from rag.config import Settings
-from rag.embeddings import (CachedEmbeddings, EmbeddingsError, SQLiteByteStore, cache_path, cached, content_key,
+from rag.index.embeddings import (CachedEmbeddings, EmbeddingsError, SQLiteByteStore, cache_path, cached, content_key,
                             embeddings_from_settings)
-from rag.index import ReportIndex
+from rag.index.store import ReportIndex
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from eval.naive import CHUNK_SIZE, TOP_K, NaiveBaselineError, NaivePipeline, cleaned_text, split_reports
-from rag.answer import Answerer
-from rag.index import ReportRecord
-from rag.retrieve import HybridRetriever
+from rag.eval.naive import CHUNK_SIZE, TOP_K, NaiveBaselineError, NaivePipeline, cleaned_text, split_reports
+from rag.answer.answerer import Answerer
+from rag.index.store import ReportRecord
+from rag.retrieve.hybrid import HybridRetriever
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,9 +111,9 @@ def test_rag_eval_pipeline_both_from_the_command_line(naive, bundled_index, tmp_
 
 @pytest.mark.slow
 def test_judge_with_the_bundled_model():
-    from eval.judge import Judge
+    from rag.eval.judge import Judge
     from rag.config import Settings
-    from rag.llm import make_chat_model
+    from rag.models.chat import make_chat_model
 
     judge = Judge(make_chat_model(Settings(llm="local")))
     passage = "市政府行政复议局全年新收行政复议案件1274件,同比增长204%。全市累计创建“枫桥式”司法所38个。"

@@ -9,12 +9,12 @@ import re
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
-from eval.compare import compare_results, format_comparison
-from eval.judge import Judge, claims, judge_results, relevant_part, verdict
-from eval.harness import (Question, QuestionSetError, flat_metrics, format_metrics, is_computed, load_questions,
+from rag.eval.compare import compare_results, format_comparison
+from rag.eval.judge import Judge, claims, judge_results, relevant_part, verdict
+from rag.eval.harness import (Question, QuestionSetError, flat_metrics, format_metrics, is_computed, load_questions,
                           load_results, metrics, questions_from_results, run_questions, score, write_results)
-from eval.matching import contains, matches_all_groups, normalise
-from eval.report import (ACCURACY_CHART, RECALL_CHART, format_judge, side_by_side, write_charts, write_comparison_report,
+from rag.eval.matching import contains, matches_all_groups, normalise
+from rag.eval.report import (ACCURACY_CHART, RECALL_CHART, format_judge, side_by_side, write_charts, write_comparison_report,
                          write_report)
 
 # --- load_questions ----------------------------------------------------------------------
@@ -485,7 +485,7 @@ def test_each_metric_fails_on_its_defect(tmp_path, defect, moved):
     ("约4.53倍", ["1472", "325"], True),
 ])
 def test_computed_figures(figure, bases, expected):
-    from rag.grounding import figures as parse
+    from rag.answer.grounding import figures as parse
 
     stated = parse(figure)[0]
     assert is_computed(stated, [parse(b)[0] for b in bases]) is expected

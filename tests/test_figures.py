@@ -7,7 +7,7 @@ import re
 import pytest
 
 from conftest import REPORTS
-from rag.figures import extract_figures, parse_chinese_number, parse_number
+from rag.text.figures import extract_figures, parse_chinese_number, parse_number
 
 
 
@@ -164,8 +164,8 @@ def test_every_report_has_its_figures_stored_with_region_and_year(bundled_index)
 
 def test_figures_follow_their_report_through_update_remove_and_backfill(settings, real_embeddings, tmp_path):
     from conftest import copy_reports
-    from ingest.pipeline import Ingestor
-    from rag.index import ReportIndex
+    from rag.ingest.pipeline import Ingestor
+    from rag.index.store import ReportIndex
 
     index = ReportIndex(settings, real_embeddings)
     folder = copy_reports(tmp_path / "reports", ["houma-2023.txt"])

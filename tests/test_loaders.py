@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.cleaning import clean
-from ingest.errors import EmptyDocument, IngestError, UnreadableDocument, UnsupportedFormat
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, decode_text, load_document
-from rag.text import matching_form, normalise_stored
+from rag.ingest.cleaning import clean
+from rag.ingest.errors import EmptyDocument, IngestError, UnreadableDocument, UnsupportedFormat
+from rag.ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, decode_text, load_document
+from rag.text.normalize import matching_form, normalise_stored
 
 REPORTS = Path(__file__).resolve().parents[1] / "data" / "reports"
 
@@ -404,7 +404,7 @@ def test_pdf_sentence_on_page_two_lies_after_page_two_start(taiyuan_pdf):
 
 
 def test_pdf_reflow_joins_the_printed_lines_of_a_paragraph(taiyuan_pdf):
-    from ingest.chunking import HEADING
+    from rag.ingest.chunking import HEADING
 
     path, layout = taiyuan_pdf
     document = load_document(path)

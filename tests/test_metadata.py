@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from conftest import EXPECTED, REPORTS
-from ingest.cleaning import clean
-from ingest.loaders import load_document
-from ingest.metadata import detect_metadata
+from rag.ingest.cleaning import clean
+from rag.ingest.loaders import load_document
+from rag.ingest.metadata import detect_metadata
 
 
 def detect(path: Path):

@@ -1,4 +1,4 @@
-"""The bundled model in its own supervised process (rag.model_server): the portable build read
+"""The bundled model in its own supervised process (rag.models.server): the portable build read
 back from the library, a real `llama_cpp.server` child, crashes, hangs and corrupt files that
 never take the caller down, shared CLI servers, and no orphans. Real model, real processes."""
 
@@ -17,13 +17,13 @@ import time
 import pytest
 
 from conftest import ROOT
-from rag.answer import MODEL_STOPPED_NOTE, Answerer, AnswerResult
-from rag.bundled_model import model_path
+from rag.answer.answerer import MODEL_STOPPED_NOTE, Answerer, AnswerResult
+from rag.models.bundled import model_path
 from rag.config import Settings
-from rag.llama_build import BuildInfo, cpu_can_run_build, cpu_flags, probe_build
-from rag.llm import ChatModelUnavailable, LLMTimeout, make_chat_model, stream_within
-from rag.model_server import ModelServer, ServerConfig, pid_alive
-from rag.retrieve import HybridRetriever
+from rag.models.build import BuildInfo, cpu_can_run_build, cpu_flags, probe_build
+from rag.models.chat import ChatModelUnavailable, LLMTimeout, make_chat_model, stream_within
+from rag.models.server import ModelServer, ServerConfig, pid_alive
+from rag.retrieve.hybrid import HybridRetriever
 
 MAKEFILE = ROOT / "Makefile"
 
@@ -75,9 +75,9 @@ def test_a_cpu_without_avx2_gets_extractive_answers_with_the_reason(monkeypatch,
     # path is every other test in this file.
     ok, why = cpu_can_run_build({"sse4_2", "avx"})
     assert not ok and "avx2" in why and "extractive" in why
-    import rag.llama_build
+    import rag.models.build
 
-    monkeypatch.setattr(rag.llama_build, "cpu_flags", lambda: {"sse4_2", "avx"})
+    monkeypatch.setattr(rag.models.build, "cpu_flags", lambda: {"sse4_2", "avx"})
     with pytest.raises(ChatModelUnavailable, match="avx2"):
         make_chat_model(Settings(llm="local"))
     try:
@@ -111,7 +111,7 @@ def test_the_model_runs_in_a_child_process_on_loopback(chat_model):
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", url) and server.pid != os.getpid()
     assert server.responds()
     cmdline = open(f"/proc/{server.pid}/cmdline", "rb").read().split(b"\0")
-    assert b"rag.model_server" in cmdline and b"--interrupt_requests" in cmdline
+    assert b"rag.models.server" in cmdline and b"--interrupt_requests" in cmdline
     assert "llama_cpp" not in sys.modules  # the native library is never loaded here
 
 
@@ -178,8 +178,8 @@ def test_two_askers_at_once_and_an_abandoned_answer_are_queued_never_a_crash(cha
 
 _OWNER = r"""
 import time
-from rag.bundled_model import model_path
-from rag.model_server import ModelServer, ServerConfig
+from rag.models.bundled import model_path
+from rag.models.server import ModelServer, ServerConfig
 server = ModelServer(ServerConfig.from_env(model_path()))
 server.ensure()
 print(server.pid, flush=True)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.glossary import english_to_chinese
-from rag.index import ReportRecord
-from rag.keywords import KeywordIndex, question_terms, tokenize
-from rag.query import QueryAnalysis, QueryAnalyzer
+from rag.text.glossary import english_to_chinese
+from rag.index.store import ReportRecord
+from rag.index.keywords import KeywordIndex, question_terms, tokenize
+from rag.retrieve.query import QueryAnalysis, QueryAnalyzer
 
 REPORTS = [  # (file stem, region, year), as the bundled reports are tagged
     ("taiyuan-2024", "太原市", 2024),

@@ -4,7 +4,7 @@ Every question's format is checked (CONTRACT.md, "Question set"), and for answer
 the expectations are checked against the reports themselves: each evidence quote must occur in
 the cleaned text of a report of the question's regions, and each must_include group must have
 an alternative in that text, so that a correct answer is possible at all. The matching is the
-evaluation's own (`eval.matching.contains`). No embedding model is loaded.
+evaluation's own (`rag.eval.matching.contains`). No embedding model is loaded.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from eval.matching import contains, matches_all_groups
-from ingest.cleaning import clean
-from ingest.loaders import SUPPORTED_SUFFIXES, load_document
-from ingest.metadata import detect_metadata
-from rag.text import detect_script
+from rag.eval.matching import contains, matches_all_groups
+from rag.ingest.cleaning import clean
+from rag.ingest.loaders import SUPPORTED_SUFFIXES, load_document
+from rag.ingest.metadata import detect_metadata
+from rag.text.normalize import detect_script
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS_DIR = ROOT / "eval" / "questions"

@@ -228,7 +228,7 @@ def test_every_kind_of_llm_server_failure_degrades_to_the_extractive_answer(bund
 
 
 def test_stream_within_passes_pieces_and_errors_through_and_gives_up_at_the_deadline():
-    from rag.llm import LLMTimeout, stream_within
+    from rag.models.chat import LLMTimeout, stream_within
 
     assert list(stream_within(lambda: iter(["太原", "1274", "件"]), 30)) == ["太原", "1274", "件"]
 
@@ -262,7 +262,7 @@ def test_stream_within_passes_pieces_and_errors_through_and_gives_up_at_the_dead
 @pytest.mark.parametrize("value", ["abc", "0", "-5", "nan", "inf"])
 def test_a_bad_llm_timeout_setting_is_named(monkeypatch, value):
     from rag.config import Settings
-    from rag.llm import ChatModelUnavailable, make_chat_model
+    from rag.models.chat import ChatModelUnavailable, make_chat_model
 
     monkeypatch.setenv("RAG_LLM_TIMEOUT", value)
     with pytest.raises(ChatModelUnavailable, match="RAG_LLM_TIMEOUT must be a positive number"):
@@ -278,8 +278,8 @@ def test_a_bad_llm_timeout_setting_is_named(monkeypatch, value):
 
 @pytest.fixture(scope="module")
 def answerer(bundled_index):
-    from rag.answer import Answerer
-    from rag.retrieve import HybridRetriever
+    from rag.answer.answerer import Answerer
+    from rag.retrieve.hybrid import HybridRetriever
 
     return Answerer(HybridRetriever(index=bundled_index, k=8))
 
@@ -305,7 +305,7 @@ def test_control_characters_and_odd_spaces_do_not_change_the_answer(answerer, pa
     (b"\xe5\xa4\xaa\xe5\x8e\x9f", "must be text"),
 ])
 def test_empty_overlong_and_non_text_questions_are_refused_with_a_reason(answerer, question, message):
-    from rag.answer import QuestionError
+    from rag.answer.answerer import QuestionError
 
     with pytest.raises(QuestionError, match=message):
         answerer.run(question)
@@ -447,7 +447,7 @@ def _lines_about(stderr: str, name: str) -> list[str]:
 
 def _index_state(index_dir: Path) -> dict[str, dict]:
     from rag.config import Settings
-    from rag.index import ReportIndex
+    from rag.index.store import ReportIndex
 
     got = ReportIndex(Settings(index_dir=str(index_dir))).collection.get(include=["metadatas", "documents"])
     return {i: {**m, "text": t} for i, m, t in zip(got["ids"], got["metadatas"], got["documents"])}
@@ -521,8 +521,8 @@ def test_one_ingest_run_over_bad_odd_and_duplicate_files(tmp_path):
 
 def test_a_file_holding_several_reports_keeps_them_all():
     # The first report's "相关信息" link list is not the end of the file when a report follows.
-    from ingest.cleaning import clean
-    from ingest.loaders import LoadedDocument
+    from rag.ingest.cleaning import clean
+    from rag.ingest.loaders import LoadedDocument
 
     mianyang, taiyuan = _report("mianyang-2024.txt"), _report("taiyuan-2024.txt")
     alone = clean(LoadedDocument(Path("m.txt"), mianyang, "txt")).text
@@ -533,9 +533,9 @@ def test_a_file_holding_several_reports_keeps_them_all():
 
 
 def test_a_passage_repeated_word_for_word_is_stored_once():
-    from ingest.chunking import Chunker
-    from ingest.cleaning import clean
-    from ingest.loaders import LoadedDocument
+    from rag.ingest.chunking import Chunker
+    from rag.ingest.cleaning import clean
+    from rag.ingest.loaders import LoadedDocument
 
     text = clean(LoadedDocument(Path("t.txt"), _report("taiyuan-2024.txt"), "txt")).text
     once = Chunker().run(text)
@@ -607,7 +607,7 @@ def test_twenty_simultaneous_questions_while_a_report_is_uploaded(app_server, tm
     upload (the new report may land mid-way), nothing fails, and the upload is ingested."""
     from gradio_client import Client, handle_file
 
-    from eval.harness import load_questions
+    from rag.eval.harness import load_questions
 
     url, app = app_server
     questions = [(q.question, "llm" if q.id in LLM_QUESTIONS else "extractive")
@@ -767,7 +767,7 @@ def test_wrong_types_and_oversized_uploads_are_refused_by_the_running_app(app_se
 def test_an_abandoned_stream_has_stopped_before_the_caller_goes_on():
     # The app holds a lock on the in-process model while an answer streams; when the deadline
     # passes, the model must have stopped before that lock is released.
-    from rag.llm import LLMTimeout, stream_within
+    from rag.models.chat import LLMTimeout, stream_within
 
     running = threading.Event()
     stopped = threading.Event()

@@ -13,17 +13,17 @@ import re
 import numpy as np
 import pytest
 
-import rag.index
-import rag.retrieve
+import rag.index.store
+import rag.retrieve.hybrid
 from bench.scale import BASES, TemplateKey, build, place_names, plan, relabel
 from conftest import REPORTS, copy_reports
-from ingest.pipeline import Ingestor
+from rag.ingest.pipeline import Ingestor
 from rag.config import Settings
-from rag.index import ReportIndex, get_all
-from rag.keywords import KeywordIndex, tokenize
-from rag.places import Gazetteer, short_name
-from rag.retrieve import HybridRetriever, keyword_cache_folder
-from rag.text import matching_form
+from rag.index.store import ReportIndex, get_all
+from rag.index.keywords import KeywordIndex, tokenize
+from rag.text.places import Gazetteer, short_name
+from rag.retrieve.hybrid import HybridRetriever, keyword_cache_folder
+from rag.text.normalize import matching_form
 
 
 @pytest.fixture
@@ -40,13 +40,13 @@ class TokenizeCounter:
 
     def __init__(self, monkeypatch):
         self.calls = 0
-        real = rag.retrieve.tokenize
+        real = rag.retrieve.hybrid.tokenize
 
         def counting(text, **kwargs):
             self.calls += 1
             return real(text, **kwargs)
 
-        monkeypatch.setattr(rag.retrieve, "tokenize", counting)
+        monkeypatch.setattr(rag.retrieve.hybrid, "tokenize", counting)
 
 
 def test_snapshot_is_saved_beside_the_index_and_a_new_process_loads_it_without_tokenizing(small_index, monkeypatch):
@@ -55,7 +55,7 @@ def test_snapshot_is_saved_beside_the_index_and_a_new_process_loads_it_without_t
     first = HybridRetriever(index=index, k=5)
     expected = [d.id for d in first.invoke(question)]
     folder = keyword_cache_folder(index.settings)
-    assert folder == rag.retrieve.Path(index.settings.index_dir) / "keywords" / "govreport"
+    assert folder == rag.retrieve.hybrid.Path(index.settings.index_dir) / "keywords" / "govreport"
     assert (folder / "snapshot.pkl").is_file() and len(list((folder / "reports").glob("*.pkl"))) == 2
 
     counter = TokenizeCounter(monkeypatch)
@@ -84,7 +84,7 @@ def test_a_new_report_tokenizes_only_its_own_chunks(small_index, monkeypatch, ca
 def test_a_changed_tokenizer_is_never_served_old_tokens(small_index, monkeypatch):
     index, _ = small_index
     HybridRetriever(index=index).snapshot()
-    monkeypatch.setattr(rag.retrieve, "tokenizer_fingerprint", lambda: "another-tokenizer")
+    monkeypatch.setattr(rag.retrieve.hybrid, "tokenizer_fingerprint", lambda: "another-tokenizer")
     counter = TokenizeCounter(monkeypatch)
     HybridRetriever(index=ReportIndex(index.settings, index.embeddings)).snapshot()
     assert counter.calls == sum(r.chunks for r in index.reports())
@@ -127,7 +127,7 @@ def test_a_server_index_keeps_its_snapshot_under_rag_cache_dir_named_by_the_serv
 
 def test_keyword_index_from_stored_tokens_and_a_mask_rank_like_the_original(bundled_index):
     got = get_all(bundled_index.collection, include=["documents", "metadatas"])
-    texts = [rag.retrieve.keyword_text(m, t) for t, m in zip(got["documents"], got["metadatas"])]
+    texts = [rag.retrieve.hybrid.keyword_text(m, t) for t, m in zip(got["documents"], got["metadatas"])]
     plain = KeywordIndex(got["ids"], texts, got["metadatas"])
     stored = KeywordIndex(got["ids"], None, got["metadatas"], tokens=[tokenize(t) for t in texts])
     query = tokenize("新收行政复议案件")
@@ -139,7 +139,7 @@ def test_keyword_index_from_stored_tokens_and_a_mask_rank_like_the_original(bund
 
 def test_reads_of_any_size_are_paged(bundled_index, monkeypatch):
     whole = bundled_index.collection.get(include=["metadatas"])
-    monkeypatch.setattr(rag.index, "PAGE", 7)
+    monkeypatch.setattr(rag.index.store, "PAGE", 7)
     paged = get_all(bundled_index.collection, include=["metadatas"])
     assert sorted(paged["ids"]) == sorted(whole["ids"]) and len(paged["metadatas"]) == len(whole["ids"])
 
@@ -149,7 +149,7 @@ def test_an_all_places_question_over_many_places_makes_one_search(bundled_index,
     question = "哪些城市的行政机关负责人出庭应诉率达到100%？"
     per_place = retriever.invoke(question)
     assert {d.metadata["region"] for d in per_place[:5]} == {"太原市", "侯马市", "太仓市", "绵阳市", "石家庄市"}
-    monkeypatch.setattr(rag.retrieve, "PER_PLACE_MAX", 3)  # as if hundreds of places were indexed
+    monkeypatch.setattr(rag.retrieve.hybrid, "PER_PLACE_MAX", 3)  # as if hundreds of places were indexed
     searches = []
     search = HybridRetriever._search
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from conftest import REPORTS
-from ingest.uploads import UploadPolicy, UploadRejected, safe_name
+from rag.ingest.uploads import UploadPolicy, UploadRejected, safe_name
 
 
 @pytest.mark.parametrize("original, expected", [

@@ -1,0 +1,74 @@
+"""Answer notes: what changed or failed while a question was answered, as a code with parameters.
+
+A ``Note`` is its English sentence -- a ``str``, so ``rag ask --json``, logs and every caller that
+reads notes as text keep working -- and it also carries its code, its parameters and its
+Chinese wording. All wording lives in ``WORDING``: the app shows ``note.zh``, the CLI and eval
+the English text; rewording a note never needs a parser elsewhere.
+"""
+
+from __future__ import annotations
+
+# code -> (English, Chinese); placeholders are the note's parameters.
+WORDING: dict[str, tuple[str, str]] = {
+    "llm_unavailable": ("LLM unavailable ({reason}); answered extractively",
+                        "模型不可用（{reason}），已改为摘录原文回答"),
+    "llm_failed": ("LLM failed ({error}); answered extractively",
+                   "模型调用失败（{error}），已改为摘录原文回答"),
+    "model_stopped": ("the built-in model stopped during the answer and is being restarted; "
+                      "answered from the reports' own sentences",
+                      "内置模型在回答时停止运行，正在重启；本次回答摘自报告原句"),
+    "model_refused": ("the model said the reports do not say it, but a passage does; answered extractively",
+                      "模型认为报告未提及，但有段落提到，已改为摘录原文回答"),
+    "no_support": ("no passage supports the model's answer; answered extractively",
+                   "模型的回答没有段落支持，已改为摘录原文回答"),
+    "figures_differ": ("the model's figures ({figures}) differ from the best-matching sentences; "
+                       "answered extractively",
+                       "模型给出的数字（{figures}）与原文不一致，已改为摘录原文回答"),
+    "left_out_places": ("the model's answer left out {places}; answered extractively",
+                        "模型的回答漏掉了{places}，已改为摘录原文回答"),
+    "left_out_figures": ("the model's answer left out figures the question asks about ({figures}); "
+                         "answered extractively",
+                         "模型的回答漏掉了问题所问的数字（{figures}），已改为摘录原文回答"),
+    "not_grounded": ("the model's answer did not hold up against the cited passages ({figures}); "
+                     "answered extractively",
+                     "模型的回答与引用段落不符（{figures}），已改为摘录原文回答"),
+    "removed_sentences": ("removed sentences not supported by their cited passages: {figures}",
+                          "已删去引用段落不支持的句子：{figures}"),
+    "comparison_table": ("comparison answered from the figures table; the conclusion is computed from the values",
+                         "对比由各地数字计算得出"),
+    # Shown in Chinese in both languages since it was written; kept so.
+    "missing_places": ("库中没有{places}{years}的报告，只回答了其余地区",
+                       "库中没有{places}{years}的报告，只回答了其余地区"),
+}
+
+
+class Note(str):
+    """One note: the English text, with ``code``, ``params`` and ``zh``.
+
+    Example:
+        >>> note = Note("left_out_places", places="侯马市")
+        >>> note, note.code, note.zh
+        ("the model's answer left out 侯马市; answered extractively", 'left_out_places', '模型的回答漏掉了侯马市，已改为摘录原文回答')
+    """
+
+    code: str
+    params: dict
+
+    def __new__(cls, code: str, **params: str) -> "Note":
+        if code not in WORDING:
+            raise KeyError(f"unknown note code {code!r}; add its wording to rag.answer.notes.WORDING")
+        note = super().__new__(cls, WORDING[code][0].format(**params))
+        note.code, note.params = code, dict(params)
+        return note
+
+    def __getnewargs_ex__(self):  # copies and pickles (Gradio's state) rebuild it from its code
+        return (self.code,), self.params
+
+    @property
+    def zh(self) -> str:
+        return WORDING[self.code][1].format(**self.params)
+
+
+def in_chinese(note: str) -> str:
+    """A note's Chinese wording (text that is not a ``Note`` is shown as it is)."""
+    return note.zh if isinstance(note, Note) else note

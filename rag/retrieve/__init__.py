@@ -1,0 +1,1 @@
+"""Question -> passages: query analysis, hybrid (dense + BM25) retrieval, follow-up rewriting."""

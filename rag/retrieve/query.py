@@ -1,0 +1,331 @@
+"""Query analysis: what a question is about before anything is retrieved.
+
+A question names places and years ("太原和绵阳2024年…"), asks about one report, several or
+all of them ("各地", "哪些城市"), and is written in Chinese (simplified or traditional) or
+English. The analysis turns this into metadata filters for retrieval and decides up front
+when the index cannot answer: a place or year that no indexed report covers is refused
+before retrieval, with the list of reports that do exist.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from rag.text.glossary import english_to_chinese
+from rag.index.store import ReportRecord
+from rag.index.keywords import question_terms
+from rag.text.places import Gazetteer, short_name
+from rag.text.normalize import arabic_years, matching_form
+
+# Words that make a question about every report rather than the ones it names.
+_ALL_SCOPE = re.compile(
+    r"哪些(城市|地方|地区|市|区|县|报告)|哪(个|座|几个|几座)(城市|地方|地区|市|区|县)|各(地|市|区|县|城市|地区|报告)"
+    r"|这些(报告|城市|地方)|所有(报告|城市|地方|地区)|全部(报告|城市)|每(个|座)城市|每份报告"
+    r"|\bwhich (cities|places|regions|reports|city|place)\b|\b(each|every|all) (city|cities|report|reports|place|places)\b"
+    r"|\bacross (the )?(cities|reports|places)\b")
+_COMPARE = re.compile(r"比较|对比|相比|哪个(更)?(多|少|高|低|大|小)|谁(更)?(多|少|高|低)|更(多|少|高|低)|差距|分别"
+                      r"|各(是)?多少|\bcompare|\bcomparison|\bhigher\b|\blower\b|\bmore\b|\bfewer\b|\bversus\b|\bvs\b")
+_ASKS_FIGURE = re.compile(r"多少|几(件|个|次|人|项|家|起|名|场|所|万|%)|比例|比率|百分|[^a-z]率|金额|数量|增长|下降|同比"
+                          r"|(件|人|次|个|家|项|户)数|数目"
+                          r"|\bhow (many|much)\b|\bwhat (percentage|share|proportion|rate|number)\b|\brate\b"
+                          r"|\bnumber of\b|\bpercent")
+_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?![\d.%])(?!\s*(?:件|个|人|次|万|亿|元|起|项|家|名))")
+_WORD = re.compile(r"[a-z]+")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+# Where a phrase offered as an alternative starts or ends.
+_PHRASE_EDGE = re.compile(r"[\"'“”‘’「」『』,，。?？!！、:：;；()（）\s]|的|了|提到|提及|把|对|在|关于")
+_OR = re.compile(r"或者|或是|或|还是|\bor\b")
+_GLOSS = re.compile(r"[(（](?P<body>[^()（）]*[、/或][^()（）]*)[)）]")
+
+
+def _phrase_before(text: str, end: int) -> tuple[int, int]:
+    i = end
+    while i > 0 and not _PHRASE_EDGE.match(text, i - 1):
+        i -= 1
+    return i, end
+
+
+def _phrase_after(text: str, start: int) -> tuple[int, int]:
+    while start < len(text) and text[start] in " “\"'「『":
+        start += 1
+    i = start
+    while i < len(text) and not _PHRASE_EDGE.match(text, i):
+        i += 1
+    return start, i
+
+
+def alternatives(topic: str, terms: list[str]) -> list[list[list[str]]]:
+    """Groups of alternative term lists in a question's topic.
+
+    ``X或Y`` offers X and Y; a gloss in brackets listing forms (免交证明（"无证明城市"、免证办）)
+    offers the phrase before it and each form. Each alternative keeps only the question's terms.
+
+    Example:
+        >>> alternatives('报告提到"枫桥经验"或"枫桥式"司法所', ['枫桥', '经验', '式', '司法', '所'])
+        [[['枫桥', '经验'], ['枫桥', '式']]]
+    """
+    groups: list[list[str]] = []
+    for match in _OR.finditer(topic):
+        left_end = match.start()
+        while left_end > 0 and topic[left_end - 1] in " ”\"'」』":
+            left_end -= 1
+        left = topic[slice(*_phrase_before(topic, left_end))]
+        right = topic[slice(*_phrase_after(topic, match.end()))]
+        if left.strip() and right.strip():
+            groups.append([left, right])
+    for match in _GLOSS.finditer(topic):
+        before = topic[slice(*_phrase_before(topic, match.start()))]
+        forms = [f for f in re.split(r"[、/]|或", match["body"]) if f.strip(" “”\"'")]
+        groups.append(([before] if before.strip() else []) + forms)
+    result = []
+    for group in groups:
+        options = [[t for t in terms if t in question_terms(phrase) or t in phrase] for phrase in group]
+        options = [o for o in options if o]
+        if len(options) > 1:
+            result.append(options)
+    return result
+
+
+@dataclass
+class QueryAnalysis:
+    """What a question asks about.
+
+    Attributes:
+        question: the question as asked.
+        normalised: its matching form (simplified, half-width, lower case).
+        language: ``zh`` or ``en``.
+        regions: indexed regions it names (official names, e.g. 太原市), in order of mention.
+        years: years it names (all years, whether indexed or not).
+        scope: ``one`` / ``several`` named reports, ``all`` reports, or ``any`` (no place named).
+        comparative: it asks to compare ("哪个多", "对比").
+        asks_figure: it asks for a number, share or amount.
+        missing_regions: places it names that no indexed report covers.
+        missing_years: named years for which no report of the named places exists.
+        filter_years: the years to filter retrieval on (the named years that exist).
+        topic: the normalised question without its place names and years (what it asks about).
+        terms: the topic's search terms, without question words (哪些/几个/多少); for English
+            questions, the Chinese terms the glossary gives.
+        place_spans: where indexed places are named in ``normalised`` (start, end).
+        alternatives: groups of terms the question offers as alternatives ("枫桥经验"或"枫桥式",
+            免交证明（"无证明城市"、免证办）); a passage answers if it has any one of each group.
+    """
+
+    question: str
+    normalised: str
+    language: str = "zh"
+    regions: list[str] = field(default_factory=list)
+    years: list[int] = field(default_factory=list)
+    scope: str = "any"
+    comparative: bool = False
+    asks_figure: bool = False
+    missing_regions: list[str] = field(default_factory=list)
+    missing_years: list[int] = field(default_factory=list)
+    filter_years: list[int] = field(default_factory=list)
+    topic: str = ""
+    terms: list[str] = field(default_factory=list)
+    place_spans: list[tuple[int, int]] = field(default_factory=list)
+    alternatives: list[list[list[str]]] = field(default_factory=list)
+
+    @property
+    def refusal_reason(self) -> str | None:
+        """Why the index cannot answer at all, or None when retrieval should go ahead."""
+        if self.missing_regions and not self.regions:
+            return "region"
+        if self.years and not self.filter_years:
+            return "year"
+        return None
+
+
+@lru_cache(maxsize=None)  # called for every indexed province on every question
+def _pinyin(name: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    return "".join(lazy_pinyin(name)).lower()
+
+
+@lru_cache(maxsize=1)
+def _outside_places_by_pinyin() -> dict[str, str]:
+    """English (pinyin) names of provinces and prefecture-level cities: 'chengdu' -> 成都市."""
+    gazetteer = Gazetteer.default()
+    names: dict[str, str] = {}
+    for name in gazetteer.names(levels=("province", "city")):
+        spelled = _pinyin(short_name(name))
+        if len(spelled) >= 4:
+            names.setdefault(spelled, name)
+    return names
+
+
+def _is_place_word(word: str) -> bool:
+    """Whether jieba's tagger reads a short name in a question as a place (ns), not a common word."""
+    import jieba.posseg as posseg
+
+    tagged = list(posseg.cut(word))
+    return len(tagged) == 1 and tagged[0].flag.startswith("ns")
+
+
+class QueryAnalyzer:
+    """Analyse questions against the reports in the index.
+
+    Example:
+        >>> analyzer = QueryAnalyzer(index.reports())
+        >>> a = analyzer.run("太原和绵阳2024年新收行政复议案件各多少？")
+        >>> a.regions, a.years, a.scope
+        (['太原市', '绵阳市'], [2024], 'several')
+    """
+
+    def __init__(self, reports: list[ReportRecord], gazetteer: Gazetteer | None = None):
+        self.reports = [r for r in reports if r.region]
+        self.gazetteer = gazetteer or Gazetteer.default()
+        self._years_of: dict[str, set[int]] = {}
+        for r in self.reports:
+            self._years_of.setdefault(r.region, set()).update([r.year] if r.year else [])
+        # Every spelling of an indexed region: 太原市, 太原, taiyuan (traditional forms match
+        # because the question is simplified first).
+        self._aliases: dict[str, str] = {}
+        self._english: dict[str, str] = {}
+        for region in self._years_of:
+            form = matching_form(region)
+            self._aliases[form] = region
+            short = short_name(form)
+            if len(short) >= 2:
+                self._aliases.setdefault(short, region)
+            self._english[_pinyin(short)] = region
+        # A province holding indexed places (山西省 -> 太原市, 侯马市) means those places.
+        self._provinces: dict[str, list[str]] = {}
+        for r in self.reports:
+            if r.province and r.region not in self._provinces.setdefault(r.province, []):
+                self._provinces[r.province].append(r.region)
+
+    # --- public --------------------------------------------------------------------------
+
+    def run(self, question: str) -> QueryAnalysis:
+        normalised = matching_form(arabic_years(question or ""))
+        analysis = QueryAnalysis(question=question, normalised=normalised)
+        han = sum(1 for ch in normalised if "\u4e00" <= ch <= "\u9fff")
+        latin = sum(len(w) for w in _WORD.findall(normalised))
+        analysis.language = "en" if latin > 2 * han else "zh"
+
+        named, outside, spans, analysis.place_spans = self._places(normalised)
+        topic = list(normalised)
+        for start, end in spans:
+            topic[start:end] = " " * (end - start)
+        analysis.topic = _YEAR.sub(" ", "".join(topic))
+        if analysis.language == "en":
+            # Chinese the question quotes ("八五" plan) counts as much as the glossary's terms.
+            analysis.terms = list(dict.fromkeys(question_terms(english_to_chinese(analysis.topic))
+                                                + question_terms(" ".join(_HAN_RUN.findall(analysis.topic)))))
+        else:
+            analysis.terms = question_terms(analysis.topic)
+        analysis.alternatives = alternatives(analysis.topic, analysis.terms)
+        analysis.regions = named
+        analysis.missing_regions = outside
+        analysis.years = sorted({int(y) for y in _YEAR.findall(normalised)})
+        analysis.comparative = bool(_COMPARE.search(normalised)) or len(named) > 1
+        analysis.asks_figure = bool(_ASKS_FIGURE.search(normalised))
+
+        if len(named) > 1:
+            analysis.scope = "several"
+        elif named:
+            analysis.scope = "one"
+        elif _ALL_SCOPE.search(normalised):
+            analysis.scope = "all"
+        self._resolve_years(analysis)
+        return analysis
+
+    def place_names(self) -> dict[str, str]:
+        """Every spelling of every indexed region (太原, 太原市, taiyuan) -> its official name."""
+        return {**self._aliases, **self._english}
+
+    def describe_reports(self, language: str = "zh") -> str:
+        """The indexed reports as one line, for refusals: 太原市2024年、侯马市2023年…"""
+        pairs = sorted({(r.region, r.year) for r in self.reports})
+        if language == "en":
+            return ", ".join(f"{region} {year or '(year unknown)'}" for region, year in pairs) or "none"
+        return "、".join(f"{region}{year or '（年份未知）'}年" if year else f"{region}（年份未知）"
+                        for region, year in pairs) or "无"
+
+    # --- parts ---------------------------------------------------------------------------
+
+    def _places(self, text: str) -> tuple[list[str], list[str], list[tuple[int, int]], list[tuple[int, int]]]:
+        """Indexed regions named in the text, named places that are not indexed, and their spans."""
+        found: list[tuple[int, str]] = []
+        taken: list[tuple[int, int]] = []
+
+        def free(start: int, end: int) -> bool:
+            return all(end <= s or start >= e for s, e in taken)
+
+        # Longest aliases first, so 石家庄市 is taken before 石家庄. Only those in the text are
+        # searched: a regex per alias for thousands of indexed places costs tens of ms.
+        for alias in sorted((a for a in self._aliases if a in text), key=len, reverse=True):
+            for m in re.finditer(re.escape(alias), text):
+                if free(m.start(), m.end()):
+                    found.append((m.start(), self._aliases[alias]))
+                    taken.append((m.start(), m.end()))
+        for m in _WORD.finditer(text):
+            region = self._english.get(m.group())
+            if region:
+                found.append((m.start(), region))
+                taken.append((m.start(), m.end()))
+
+        for province, regions in self._provinces.items():
+            # Longest first (山西省 before 山西): a set's order changes from run to run.
+            for alias in sorted({matching_form(province), short_name(matching_form(province))}, key=len, reverse=True):
+                for m in re.finditer(re.escape(alias), text):
+                    if len(alias) >= 2 and free(m.start(), m.end()):
+                        found.extend((m.start(), region) for region in regions)
+                        taken.append((m.start(), m.end()))
+            spelled = _pinyin(short_name(province))
+            for m in _WORD.finditer(text):
+                if m.group() == spelled and free(m.start(), m.end()):
+                    found.extend((m.start(), region) for region in regions)
+                    taken.append((m.start(), m.end()))
+
+        indexed_spans = list(taken)
+        outside: list[tuple[int, str]] = []
+        for mention in self.gazetteer.find(text):
+            if free(mention.start, mention.end) and mention.name not in self._years_of:
+                # A county named inside an indexed city's name is not a second place.
+                outside.append((mention.start, mention.name))
+                taken.append((mention.start, mention.end))
+        for name in self.gazetteer.names(levels=("province", "city")):
+            short = short_name(name)
+            if len(short) < 2 or name in self._years_of or short not in text:
+                continue
+            for m in re.finditer(re.escape(short), text):
+                if free(m.start(), m.end()) and _is_place_word(short):
+                    outside.append((m.start(), name))
+                    taken.append((m.start(), m.end()))
+        english_outside = _outside_places_by_pinyin()
+        for m in _WORD.finditer(text):
+            name = english_outside.get(m.group())
+            if name and name not in self._years_of and free(m.start(), m.end()):
+                outside.append((m.start(), name))
+                taken.append((m.start(), m.end()))
+
+        def ordered(pairs: list[tuple[int, str]]) -> list[str]:
+            names: list[str] = []
+            for _, name in sorted(pairs):
+                if name not in names:
+                    names.append(name)
+            return names
+
+        return ordered(found), ordered(outside), taken, sorted(indexed_spans)
+
+    def _resolve_years(self, analysis: QueryAnalysis) -> None:
+        if not analysis.years:
+            return
+        regions = analysis.regions or list(self._years_of)
+        available = set().union(*(self._years_of.get(r, set()) for r in regions)) if regions else set()
+        analysis.filter_years = [y for y in analysis.years if y in available]
+        analysis.missing_years = [y for y in analysis.years if y not in available]
+        if analysis.regions and analysis.filter_years:
+            # A named place without a report for any named year cannot be answered for it.
+            uncovered = [r for r in analysis.regions
+                         if not self._years_of.get(r, set()) & set(analysis.filter_years)]
+            for region in uncovered:
+                analysis.regions.remove(region)
+                analysis.missing_regions.append(region)
+            if not analysis.regions:
+                analysis.filter_years = []
