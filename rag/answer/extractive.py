@@ -18,21 +18,20 @@ from dataclasses import dataclass, field
 from rag.index.keywords import KeywordIndex
 from rag.retrieve.query import QueryAnalysis
 from rag.retrieve.hybrid import Passage
+from rag.text.lexicons import LEXICONS
 from rag.text.normalize import matching_form
 
 # Coverage a sentence needs to count as an answer, calibrated on the project's question set
-# (see README, "Refusals"); below it the reports are taken not to say.
-MIN_COVERAGE = 0.55
+# (docs/answering.md); below it the reports are taken not to say. The values and the word list
+# are data: rag/text/data/thresholds.toml [extractive] and light_verbs.txt.
+MIN_COVERAGE = LEXICONS.threshold("extractive", "min_coverage")
 MAX_SENTENCES = 3
-
-# Work verbs that reports use interchangeably (开展/完成/办理审计项目): they say little about
-# which figure is meant, so they weigh less than the nouns that name the metric.
-LIGHT_VERBS = frozenset("完成 开展 办理 进行 实现 推进 推动 加强 组织 处理 做好 落实 确定 达到 取得 共 累计 全年 全市 "
-                        "提升 提高 实施 建立 建设 出台 制定 发布 印发 工作 情况 有效 依法".split())
-LIGHT_WEIGHT = 0.4
-# One Han character left over by the tokenizer (枫桥式 -> 枫桥 + 式, 免证办 -> 免证 + 办) names
-# little on its own.
-FRAGMENT_WEIGHT = 0.3
+# Work verbs that reports use interchangeably (开展/完成/办理审计项目) weigh less than the nouns
+# that name the metric.
+LIGHT_VERBS = LEXICONS.light_verbs
+LIGHT_WEIGHT = LEXICONS.threshold("extractive", "light_weight")
+# One Han character left over by the tokenizer (枫桥式 -> 枫桥 + 式) names little on its own.
+FRAGMENT_WEIGHT = LEXICONS.threshold("extractive", "fragment_weight")
 
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n")
 _FIGURE = re.compile(r"\d")

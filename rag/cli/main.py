@@ -207,7 +207,8 @@ def cmd_eval(args, settings: Settings) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from rag.eval.harness import format_metrics, load_questions, metrics, run_questions, write_results
+    from rag.eval.harness import format_metrics, load_questions, metrics, run_questions, write_results, write_run
+    from rag.text.lexicons import LEXICONS
     from rag.eval.report import side_by_side, write_comparison_report, write_report
     from rag.services import build_answerer
 
@@ -219,7 +220,11 @@ def cmd_eval(args, settings: Settings) -> int:
     print(f"{len(questions)} questions from {args.questions}, mode {mode}, pipeline {args.pipeline}", file=sys.stderr)
     run = {"questions": args.questions, "mode": mode, "pipeline": args.pipeline, "k": args.k,
            "date": datetime.now().astimezone().isoformat(timespec="seconds"),
-           "command": "rag " + " ".join(args.argv)}
+           "command": "rag " + " ".join(args.argv),
+           # what the answers depend on besides the code: a change shows in `rag eval compare`
+           "settings": {"embeddings": settings.embeddings, "llm": settings.llm, "llm_model": settings.llm_model,
+                        "chunk_tokens": settings.chunk_tokens, "collection": settings.collection},
+           "lexicons": LEXICONS.describe()}
     runs = {}
     for name in pipelines:
         if name == "project":
@@ -243,6 +248,7 @@ def cmd_eval(args, settings: Settings) -> int:
         for i, (name, (_, results, _)) in enumerate(runs.items()):
             path = args.out if i == 0 else _suffixed(args.out, name)
             write_results(results, path)
+            write_run(run, path)
     if args.report:
         if len(runs) > 1:
             write_comparison_report(runs, args.report, run=run)
@@ -303,6 +309,7 @@ def cmd_eval_compare(args, settings: Settings) -> int:
 
         print(json.dumps({"a": args.a, "b": args.b, "fixed": [r["id"] for r in comparison.fixed],
                           "broken": [r["id"] for r in comparison.broken], "reworded": comparison.reworded,
+                          "setup_changes": comparison.setup_changes,
                           "only_a": comparison.only_a, "only_b": comparison.only_b,
                           "metrics_a": flat_metrics(comparison.metrics_a),
                           "metrics_b": flat_metrics(comparison.metrics_b)}, ensure_ascii=False, indent=2))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.eval.harness import load_results, metrics, questions_from_results
+from rag.eval.harness import load_results, load_run, metrics, questions_from_results
 from rag.eval.report import side_by_side
 
 
@@ -29,6 +29,7 @@ class Comparison:
     reworded: list[str] = field(default_factory=list)  # same verdict, different answer
     only_a: list[str] = field(default_factory=list)
     only_b: list[str] = field(default_factory=list)
+    setup_changes: list[str] = field(default_factory=list)  # settings, thresholds, lexicon files
 
     @property
     def changed(self) -> int:
@@ -59,12 +60,46 @@ def compare_paths(a: str | Path, b: str | Path) -> Comparison:
     Raises:
         QuestionSetError: a path holds no readable results.
     """
-    return compare_results(load_results(a), load_results(b), str(a), str(b))
+    result = compare_results(load_results(a), load_results(b), str(a), str(b))
+    result.setup_changes = setup_differences(load_run(a), load_run(b))
+    return result
+
+
+def setup_differences(run_a: dict | None, run_b: dict | None) -> list[str]:
+    """What differs between two runs besides the code: settings, thresholds, lexicon files."""
+    if not run_a or not run_b:
+        missing = " and ".join(name for name, run in (("A", run_a), ("B", run_b)) if not run)
+        return [f"{missing}: no record of the settings and lexicons (a run from before they were recorded)"]
+    out = []
+    for key in sorted(set(run_a.get("settings", {})) | set(run_b.get("settings", {}))):
+        before, after = run_a.get("settings", {}).get(key), run_b.get("settings", {}).get(key)
+        if before != after:
+            out.append(f"setting {key}: {before} -> {after}")
+    lex_a, lex_b = run_a.get("lexicons") or {}, run_b.get("lexicons") or {}
+    th_a, th_b = lex_a.get("thresholds", {}), lex_b.get("thresholds", {})
+    for section in sorted(set(th_a) | set(th_b)):
+        for name in sorted(set(th_a.get(section, {})) | set(th_b.get(section, {}))):
+            before, after = th_a.get(section, {}).get(name), th_b.get(section, {}).get(name)
+            if before != after:
+                out.append(f"threshold [{section}] {name}: {before} -> {after}")
+    files_a, files_b = lex_a.get("files", {}), lex_b.get("files", {})
+    for name in sorted(set(files_a) | set(files_b)):
+        before, after = files_a.get(name, {}), files_b.get(name, {})
+        if before.get("sha256") != after.get("sha256"):
+            sizes = f" ({before.get('entries')} -> {after.get('entries')} entries)" if "entries" in before else ""
+            out.append(f"lexicon {name}: {before.get('sha256')} -> {after.get('sha256')}{sizes}")
+    return out
 
 
 def format_comparison(c: Comparison) -> str:
     """The comparison as plain text for the terminal."""
     lines = [f"A: {c.a_label}", f"B: {c.b_label}", ""]
+    if c.setup_changes:
+        lines.append("settings and lexicons that differ:")
+        lines += [f"  ~ {change}" for change in c.setup_changes]
+    else:
+        lines.append("settings and lexicons: the same")
+    lines.append("")
     lines.append(f"fixed in B ({len(c.fixed)}):")
     lines += [f"  + {r['id']:<10} {r.get('question', '')}" for r in c.fixed] or ["  (none)"]
     lines.append(f"broken in B ({len(c.broken)}):")

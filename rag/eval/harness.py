@@ -255,6 +255,31 @@ def write_results(results: list[dict], path: str | Path) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def run_path(results_path: str | Path) -> Path:
+    """Where a results file's run description lives: ``results.jsonl`` -> ``results.run.json``."""
+    path = Path(results_path)
+    return path.with_name(f"{path.stem}.run.json")
+
+
+def write_run(run: dict, results_path: str | Path) -> None:
+    """The run's description (command, settings, lexicon fingerprints) beside its results file."""
+    run_path(results_path).write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def load_run(path: str | Path) -> dict | None:
+    """The description of the run behind a results file or report folder (None for runs written
+    before runs were described)."""
+    path = Path(path)
+    candidates = [path / "metrics.json", path / "project" / "metrics.json"] if path.is_dir() else [run_path(path)]
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return data.get("run", data) if candidate.name == "metrics.json" else data
+    return None
+
+
 def load_results(path: str | Path) -> list[dict]:
     """Scored results from a ``results.jsonl`` (``rag eval --out``), or from a report folder holding one.
 

@@ -21,20 +21,15 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from rag.text.lexicons import LEXICONS
 from rag.text.normalize import matching_form
 
-# Question words and fillers: matching them says nothing about a passage.
-STOPWORDS = frozenset("""
-的 了 和 与 及 以及 或 是 在 有 为 对 把 被 等 年 年度 全年 多少 几 哪些 哪个 什么 怎么 如何 是否 吗 呢 么
-分别 各 各自 请问 报告 中 里 其 这 那 这些 那些 个 共 一共 总共 达到 情况 方面 哪 谁 多 少 更 比较 对比 相比
-提到 提及 说 问 给出 截至 截止 目前 为止 起来 what how many much which did does do the a an of in on for to and is are was were
-with by from as at that this these those report reports city cities
-""".split())
+# Question words and fillers: matching them says nothing about a passage (rag/text/data/stopwords.txt).
+STOPWORDS = LEXICONS.stopwords
 # A token holding one of these only makes a sentence a question (几个, 哪一部, 各是, 多少).
 _QUESTION_PART = re.compile(r"哪|几|多少|什么|谁|吗|怎样|如何|是否|各是|各有|各为|分别")
-# Words about the report rather than its content ("哪些城市的报告列出了…数量").
-_META_WORDS = frozenset("城市 地方 地区 数量 数字 数据 列出 给出 披露 提到 提及 公布 说明 具体 相关 其中 有关 哪里 "
-                        "各地 各市 各区 各县 各城市 每个 每座 所有 全部 这些 那些".split())
+# Words about the report rather than its content ("哪些城市的报告列出了…数量"): meta_words.txt.
+_META_WORDS = LEXICONS.meta_words
 _TOKEN_OK = re.compile(r"[\w%.]", re.UNICODE)
 
 
