@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXPECTED, ROOT, CountingEmbeddings, copy_reports
+from conftest import EXPECTED, CountingEmbeddings, copy_reports
 from rag.ingest.pipeline import Ingestor
 from rag.config import Settings
 from rag.index.store import EmbeddingModelMismatch, ReportIndex

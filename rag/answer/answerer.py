@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Iterator
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 
-from rag.answer.citations import MARKER, Citation, resolve_citations
+from rag.types import AnswerResult, Passage
+from rag.answer.citations import MARKER, resolve_citations
 from rag.answer.compare import ComparisonBuilder, ComparisonTable, conclude
 from rag.answer.extractive import LIGHT_VERBS, ExtractiveAnswerer
 from rag.text.figures import extract_figures
@@ -29,7 +29,7 @@ from rag.models.chat import llm_timeout as rag_llm_timeout
 from rag.models.server import ModelServer
 from rag.answer.notes import Note
 from rag.retrieve.query import QueryAnalysis, QueryAnalyzer
-from rag.retrieve.hybrid import HybridRetriever, Passage, resolve_regions
+from rag.retrieve.hybrid import HybridRetriever, resolve_regions
 from rag.text.normalize import matching_form
 
 MODES = ("extractive", "llm")
@@ -50,40 +50,6 @@ _ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 class QuestionError(ValueError):
     """The question cannot be asked as given (empty, too long)."""
-
-
-@dataclass
-class AnswerResult:
-    """One answered question, as CONTRACT.md's result object."""
-
-    question: str
-    answer: str
-    refused: bool
-    citations: list[Citation]
-    contexts: list[Passage]
-    mode: str
-    latency_ms: float = 0.0
-    id: str | None = None
-    notes: list[str] = field(default_factory=list)
-    analysis: QueryAnalysis | None = None
-    grounded: bool = True  # every figure in the answer is in a passage it cites
-    table: dict | None = None  # a comparison's rows and computed conclusion (rag.answer.compare)
-
-    def to_dict(self) -> dict:
-        data = {
-            "question": self.question,
-            "answer": self.answer,
-            "refused": self.refused,
-            "citations": [c.to_dict() for c in self.citations],
-            "contexts": [{"doc_id": p.doc_id, "region": p.region, "year": p.year, "section": p.section,
-                          "chunk_id": p.id, "text": p.text, "score": p.score} for p in self.contexts],
-            "mode": self.mode,
-            "grounded": self.grounded,
-            "latency_ms": round(self.latency_ms, 1),
-            "notes": self.notes,
-            "table": self.table,
-        }
-        return {"id": self.id, **data} if self.id is not None else data
 
 
 def _join(names: list[str], language: str) -> str:

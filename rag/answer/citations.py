@@ -8,33 +8,15 @@ and passages given but not cited are not listed.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from rag.types import Citation  # noqa: F401 - defined in rag.types
+
 if TYPE_CHECKING:  # only for annotations: keeps this module (and rag.eval.matching) light to import
-    from rag.retrieve.hybrid import Passage
+    from rag.types import Passage
 
 # [1]  [1,2]  [1][2]  【1】  [1-2]: the forms models actually write.
 MARKER = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、\-–]\s*\d+)*)\s*[\]】]")
-
-
-@dataclass
-class Citation:
-    """A passage the answer cites, as CONTRACT.md's result lists it."""
-
-    n: int
-    doc_id: str
-    region: str | None
-    year: int | None
-    title: str | None
-    section: str
-    text: str
-    source: str
-    page: int | None = None
-    chunk_id: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def passage_label(p: Passage) -> str:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.text.lexicons import LEXICONS
 from rag.text.figures import Figure, parse_number
-from rag.index.store import ReportIndex, ReportRecord
+from rag.index.store import ReportIndex
+from rag.types import ReportRecord
 from rag.index.keywords import KeywordIndex
 from rag.retrieve.query import QueryAnalysis
 from rag.text.normalize import matching_form

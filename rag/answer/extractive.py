@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from rag.index.keywords import KeywordIndex
 from rag.retrieve.query import QueryAnalysis
-from rag.retrieve.hybrid import Passage
+from rag.types import Passage
 from rag.text.lexicons import LEXICONS
 from rag.text.normalize import matching_form
 

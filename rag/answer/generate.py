@@ -17,7 +17,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
 from rag.answer.citations import number_passages
-from rag.retrieve.hybrid import Passage
+from rag.types import Passage
 from rag.text.tokens import count_tokens
 
 PROMPTS = Path(__file__).resolve().parents[2] / "prompts"

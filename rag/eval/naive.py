@@ -33,11 +33,11 @@ from pathlib import Path
 from langchain_core.documents import Document
 
 from rag.errors import RagError
-from rag.answer.answerer import _LLM_REFUSAL, AnswerResult, Answerer
-from rag.answer.citations import Citation, resolve_citations
+from rag.answer.answerer import _LLM_REFUSAL, Answerer
+from rag.answer.citations import resolve_citations
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.index.store import ReportIndex, ReportRecord
-from rag.retrieve.hybrid import Passage
+from rag.index.store import ReportIndex
+from rag.types import AnswerResult, Citation, Passage, ReportRecord
 
 CHUNK_SIZE = 500
 CHUNK_OVERLAP = 50

@@ -19,13 +19,13 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 from urllib.parse import urlparse
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from rag.types import ChunkRecord, ReportRecord  # noqa: F401 - defined in rag.types
 from rag.errors import RagError
 from rag.config import Settings
 from rag.index.embeddings import batched
@@ -98,67 +98,6 @@ class EmbeddingModelMismatch(IndexError_):
 
 class IndexUnavailable(IndexError_):
     """The index folder or Chroma server cannot be opened."""
-
-
-@dataclass
-class ReportRecord:
-    """What the index knows about one report (stored on each of its chunks)."""
-
-    doc_id: str
-    version: str  # hash of the file and the settings that shaped its chunks
-    source: str
-    content_sha: str  # hash of the cleaned text: finds the same report under another name
-    region: str | None = None
-    province: str | None = None
-    year: int | None = None
-    title: str | None = None
-    publisher: str | None = None
-    date: str | None = None
-    lang: str = "zh-Hans"
-    chunks: int = 0
-    added_at: str = ""
-
-    def metadata(self) -> dict:
-        """Chroma metadata: scalars only, unknown values left out."""
-        data = {k: v for k, v in asdict(self).items() if v is not None and k != "chunks"}
-        data["n_chunks"] = self.chunks
-        return data
-
-    @classmethod
-    def from_metadata(cls, meta: dict) -> "ReportRecord":
-        names = cls.__dataclass_fields__
-        values = {k: v for k, v in meta.items() if k in names}
-        values["chunks"] = int(meta.get("n_chunks", 0))
-        return cls(**values)
-
-
-@dataclass
-class ChunkRecord:
-    """One passage to store: its text, where it sits in the report, and what to embed."""
-
-    text: str
-    embed_text: str
-    chunk_index: int
-    char_start: int
-    char_end: int
-    section: str = ""
-    section_path: str = ""
-    page: int | None = None
-    page_end: int | None = None
-    extra: dict = field(default_factory=dict)
-
-    def metadata(self) -> dict:
-        data = {
-            "chunk_index": self.chunk_index,
-            "char_start": self.char_start,
-            "char_end": self.char_end,
-            "section": self.section,
-            "section_path": self.section_path,
-        }
-        if self.page is not None:
-            data["page"] = self.page
-            data["page_end"] = self.page_end if self.page_end is not None else self.page
-        return data
 
 
 def chunk_id(doc_id: str, version: str, index: int) -> str:

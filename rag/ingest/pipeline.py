@@ -25,7 +25,8 @@ from rag.ingest.cleaning import clean
 from rag.ingest.errors import IngestError
 from rag.ingest.loaders import SUPPORTED_SUFFIXES, load_document
 from rag.ingest.metadata import detect_metadata
-from rag.index.store import ChunkRecord, ReportIndex, ReportRecord
+from rag.index.store import ReportIndex
+from rag.types import ChunkRecord, ReportRecord
 
 # Bump when cleaning or chunking changes, so that re-ingest rebuilds every report.
 PIPELINE_VERSION = "2"  # 2: control and zero-width characters, orders to AI models and repeated passages left out

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -28,37 +27,13 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
+from rag.types import Passage  # noqa: F401 - defined in rag.types; imported from here too
 from rag.config import Settings
 from rag.index.store import ReportIndex, get_all
 from rag.index.keywords import KeywordIndex, KeywordStore, ReportChunks, tokenize, tokenizer_fingerprint
 from rag.text.places import Gazetteer
 from rag.retrieve.query import QueryAnalysis, QueryAnalyzer
 from rag.text.normalize import matching_form
-
-
-@dataclass
-class Passage:
-    """A retrieved chunk with its report's fields and a fused relevance score (higher is better)."""
-
-    id: str
-    text: str
-    score: float
-    doc_id: str
-    region: str | None
-    year: int | None
-    title: str | None
-    section: str
-    source: str
-    page: int | None = None
-    chunk_index: int = 0
-
-    @classmethod
-    def from_document(cls, doc: Document) -> "Passage":
-        m = doc.metadata
-        return cls(id=doc.id or m.get("id", ""), text=doc.page_content, score=float(m.get("score", 0.0)),
-                   doc_id=m.get("doc_id", ""), region=m.get("region"), year=m.get("year"),
-                   title=m.get("title"), section=m.get("section", ""), source=m.get("source", ""),
-                   page=m.get("page"), chunk_index=int(m.get("chunk_index", 0)))
 
 
 def resolve_regions(regions: list[str] | None) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from rag.text.glossary import english_to_chinese
-from rag.index.store import ReportRecord
+from rag.types import ReportRecord
 from rag.index.keywords import question_terms
 from rag.text.places import Gazetteer, short_name
 from rag.text.normalize import arabic_years, matching_form

@@ -42,7 +42,8 @@ from fastapi.routing import APIRoute  # noqa: E402
 from rag.ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
 from rag.ingest.pipeline import Ingestor  # noqa: E402
 from rag.ingest.uploads import UploadPolicy, UploadRejected  # noqa: E402
-from rag.answer.answerer import Answerer, AnswerResult, QuestionError  # noqa: E402
+from rag.answer.answerer import Answerer, QuestionError  # noqa: E402
+from rag.types import AnswerResult  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.retrieve.conversation import FollowUpRewriter  # noqa: E402
 from rag.answer.highlight import cited_text, highlight_spans  # noqa: E402

@@ -1,0 +1,155 @@
+"""The data that crosses layers, in one place: a report and its chunks as the index stores
+them, a retrieved passage, a citation, and an answered question (CONTRACT.md's result object).
+
+Plain dataclasses with no behaviour beyond conversion to and from what Chroma, LangChain and
+the JSON contract hold, so that every layer can import them without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only
+    from langchain_core.documents import Document
+
+    from rag.retrieve.query import QueryAnalysis
+
+
+@dataclass
+class ReportRecord:
+    """What the index knows about one report (stored on each of its chunks)."""
+
+    doc_id: str
+    version: str  # hash of the file and the settings that shaped its chunks
+    source: str
+    content_sha: str  # hash of the cleaned text: finds the same report under another name
+    region: str | None = None
+    province: str | None = None
+    year: int | None = None
+    title: str | None = None
+    publisher: str | None = None
+    date: str | None = None
+    lang: str = "zh-Hans"
+    chunks: int = 0
+    added_at: str = ""
+
+    def metadata(self) -> dict:
+        """Chroma metadata: scalars only, unknown values left out."""
+        data = {k: v for k, v in asdict(self).items() if v is not None and k != "chunks"}
+        data["n_chunks"] = self.chunks
+        return data
+
+    @classmethod
+    def from_metadata(cls, meta: dict) -> "ReportRecord":
+        names = cls.__dataclass_fields__
+        values = {k: v for k, v in meta.items() if k in names}
+        values["chunks"] = int(meta.get("n_chunks", 0))
+        return cls(**values)
+
+
+@dataclass
+class ChunkRecord:
+    """One passage to store: its text, where it sits in the report, and what to embed."""
+
+    text: str
+    embed_text: str
+    chunk_index: int
+    char_start: int
+    char_end: int
+    section: str = ""
+    section_path: str = ""
+    page: int | None = None
+    page_end: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def metadata(self) -> dict:
+        data = {
+            "chunk_index": self.chunk_index,
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+            "section": self.section,
+            "section_path": self.section_path,
+        }
+        if self.page is not None:
+            data["page"] = self.page
+            data["page_end"] = self.page_end if self.page_end is not None else self.page
+        return data
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk with its report's fields and a fused relevance score (higher is better)."""
+
+    id: str
+    text: str
+    score: float
+    doc_id: str
+    region: str | None
+    year: int | None
+    title: str | None
+    section: str
+    source: str
+    page: int | None = None
+    chunk_index: int = 0
+
+    @classmethod
+    def from_document(cls, doc: Document) -> "Passage":
+        m = doc.metadata
+        return cls(id=doc.id or m.get("id", ""), text=doc.page_content, score=float(m.get("score", 0.0)),
+                   doc_id=m.get("doc_id", ""), region=m.get("region"), year=m.get("year"),
+                   title=m.get("title"), section=m.get("section", ""), source=m.get("source", ""),
+                   page=m.get("page"), chunk_index=int(m.get("chunk_index", 0)))
+
+
+@dataclass
+class Citation:
+    """A passage the answer cites, as CONTRACT.md's result lists it."""
+
+    n: int
+    doc_id: str
+    region: str | None
+    year: int | None
+    title: str | None
+    section: str
+    text: str
+    source: str
+    page: int | None = None
+    chunk_id: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class AnswerResult:
+    """One answered question, as CONTRACT.md's result object."""
+
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation]
+    contexts: list[Passage]
+    mode: str
+    latency_ms: float = 0.0
+    id: str | None = None
+    notes: list[str] = field(default_factory=list)
+    analysis: QueryAnalysis | None = None
+    grounded: bool = True  # every figure in the answer is in a passage it cites
+    table: dict | None = None  # a comparison's rows and computed conclusion (rag.answer.compare)
+
+    def to_dict(self) -> dict:
+        data = {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [c.to_dict() for c in self.citations],
+            "contexts": [{"doc_id": p.doc_id, "region": p.region, "year": p.year, "section": p.section,
+                          "chunk_id": p.id, "text": p.text, "score": p.score} for p in self.contexts],
+            "mode": self.mode,
+            "grounded": self.grounded,
+            "latency_ms": round(self.latency_ms, 1),
+            "notes": self.notes,
+            "table": self.table,
+        }
+        return {"id": self.id, **data} if self.id is not None else data
