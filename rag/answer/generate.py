@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from functools import lru_cache
-from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
@@ -17,24 +16,19 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
 from rag.answer.citations import number_passages
+from rag.answer.prompts import LANGUAGE_RULES, templates
 from rag.types import Passage
 from rag.text.tokens import count_tokens
 
-PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 CONTEXT_TOKENS = 2500  # passages' share of a 4k window: room left for rules, question and answer
 EXCERPT_CHARS = 110  # per passage; about 75 tokens of Chinese
 
-LANGUAGE_RULES = {
-    "zh": "用中文回答。",
-    "en": "The question is in English: answer in English, keeping Chinese names of documents and places where useful.",
-}
 
 
 @lru_cache(maxsize=1)
 def answer_prompt() -> ChatPromptTemplate:
     """The answer prompt from ``prompts/answer_system.txt`` and ``prompts/answer_user.txt``."""
-    system = (PROMPTS / "answer_system.txt").read_text(encoding="utf-8")
-    user = (PROMPTS / "answer_user.txt").read_text(encoding="utf-8")
+    system, user = templates()
     return ChatPromptTemplate.from_messages([("system", system), ("human", user)])
 
 

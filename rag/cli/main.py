@@ -325,6 +325,10 @@ def cmd_doctor(args, settings: Settings) -> int:
 
 
 def cmd_serve(args, settings: Settings) -> int:
+    from rag.answer.prompts import fixed_prompt_messages
+    from rag.models.server import prestart_bundled_model
+
+    prestart_bundled_model(warm_up=fixed_prompt_messages())  # loads while the app imports and starts
     from rag.web.app import serve
 
     serve(host=args.host, port=args.port)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import queue
-import sys
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -128,7 +127,7 @@ def make_chat_model(settings: Settings, *, share_server: bool = False) -> BaseCh
     if not (path.is_file() if os.environ.get("RAG_LOCAL_MODEL") else is_installed(path)):
         raise ChatModelUnavailable(f"the bundled model is not installed ({path} missing; run `make model`)")
     from rag.models.build import cpu_can_run_build
-    from rag.models.server import ModelServer
+    from rag.models.server import ModelServer, bundled_server
 
     ok, why = cpu_can_run_build()
     if not ok:
@@ -138,25 +137,6 @@ def make_chat_model(settings: Settings, *, share_server: bool = False) -> BaseCh
     except ModelServer.ConfigError as exc:
         raise ChatModelUnavailable(str(exc)) from exc
     return SupervisedChatModel(server=server, timeout=timeout)
-
-
-_SERVERS: dict = {}
-_SERVERS_LOCK = threading.Lock()
-
-
-def bundled_server(shared: bool = False):
-    """The process-wide ``ModelServer`` of the bundled model (one per model file and settings),
-    not started yet: the first answer, or ``start_in_background``, starts it."""
-    from rag.models.bundled import model_path
-    from rag.models.server import ModelServer, ServerConfig
-
-    config = ServerConfig.from_env(model_path())
-    with _SERVERS_LOCK:
-        key = (config, shared)
-        if key not in _SERVERS:
-            announce = (lambda line: print(line, file=sys.stderr, flush=True)) if shared else None
-            _SERVERS[key] = ModelServer(config, shared=shared, announce=announce)
-        return _SERVERS[key]
 
 
 def openai_chat(base_url: str, model: str, api_key: str | None, timeout: float) -> BaseChatModel:
@@ -227,3 +207,10 @@ class SupervisedChatModel(BaseChatModel):
                 yield chunk
         except Exception as exc:
             raise self._failed(exc, pid) from exc
+
+
+def bundled_server(shared: bool = False):
+    """The process-wide ``ModelServer`` of the bundled model (``rag.models.server.bundled_server``)."""
+    from rag.models.server import bundled_server as server
+
+    return server(shared=shared)

@@ -110,9 +110,12 @@ class ServerConfig:
     def server_args(self, port: int) -> list[str]:
         # interrupt_requests=False: a second request waits for the first instead of cutting its
         # stream short (llama_cpp.server's default interrupts the answer being streamed).
+        # logits_all=False: the server's default keeps the logits of every prompt token (for
+        # logprobs, never asked for here), which cost 12-14% of the time to the first token.
         return ["--model", str(self.model), "--model_alias", MODEL_ALIAS, "--host", "127.0.0.1",
                 "--port", str(port), "--n_ctx", str(self.ctx), "--n_threads", str(self.threads),
-                "--n_threads_batch", str(self.threads), "--interrupt_requests", "False"]
+                "--n_threads_batch", str(self.threads), "--interrupt_requests", "False",
+                "--logits_all", "False"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -159,6 +162,7 @@ class ModelServer:
                  announce=None):
         self.config = config
         self.announce = announce  # called with a line when a start begins (the CLI prints it)
+        self._warm_up: list[dict] | None = None  # see warm_up_with
         self.shared = shared
         base = state_dir or os.environ.get("RAG_CACHE_DIR") or "~/.cache/govreport-rag"
         self.state_dir = Path(base).expanduser()
@@ -232,6 +236,31 @@ class ModelServer:
                 self._start()
                 self._watch()
             return self.url
+
+    def warm_up_with(self, messages: list[dict]) -> None:
+        """Have the process read ``messages`` (OpenAI chat messages) each time it starts -- now,
+        if it runs -- before any caller waiting in ``ensure`` gets the URL. llama.cpp keeps the
+        longest common prefix of consecutive prompts, so with the answer prompt's fixed part read
+        here the first question after a start reads only its own part. Errors are logged."""
+        with self._lock:
+            self._warm_up = messages
+            if self.alive() and self.port is not None:
+                self._ready()
+
+    def _ready(self) -> None:
+        if not self._warm_up or self.port is None:
+            return
+        body = json.dumps({"model": MODEL_ALIAS, "messages": self._warm_up, "max_tokens": 1,
+                           "temperature": 0}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/v1/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                response.read()
+            log.info("bundled model: read the prompt's fixed part in %.1f s", time.monotonic() - started)
+        except (urllib.error.URLError, OSError, ValueError) as exc:  # an optimisation only
+            log.warning("bundled model: warm-up failed: %s", exc)
 
     def start_in_background(self) -> threading.Thread:
         """Start the process without waiting (the app at start-up); errors land in ``last_error``."""
@@ -319,6 +348,7 @@ class ModelServer:
                 if self.responds(timeout=1.0, port=port):
                     self.last_error = None
                     log.info("bundled model: serving on 127.0.0.1:%d (pid %d)", port, proc.pid)
+                    self._ready()
                     return
                 time.sleep(0.2)
             self._kill()
@@ -429,6 +459,56 @@ class ModelServer:
     def _touch(self) -> None:
         self._touched = 0.0
         self.touch()
+
+
+# --- the process-wide servers ------------------------------------------------------------------------
+
+_SERVERS: dict = {}
+_SERVERS_LOCK = threading.Lock()
+
+
+def bundled_server(shared: bool = False) -> ModelServer:
+    """The process-wide ``ModelServer`` of the bundled model (one per model file and settings),
+    not started yet: the first answer, ``start_in_background`` or ``prestart_bundled_model`` starts it.
+
+    Raises:
+        ModelServer.ConfigError: a RAG_LLM_* setting is out of range.
+    """
+    from rag.models.bundled import model_path
+
+    config = ServerConfig.from_env(model_path())
+    with _SERVERS_LOCK:
+        key = (config, shared)
+        if key not in _SERVERS:
+            announce = (lambda line: print(line, file=sys.stderr, flush=True)) if shared else None
+            _SERVERS[key] = ModelServer(config, shared=shared, announce=announce)
+        return _SERVERS[key]
+
+
+def prestart_bundled_model(warm_up: list[dict] | None = None) -> ModelServer | None:
+    """Start the bundled model's process now, in the background, when the settings ask for it.
+
+    ``python app.py`` and ``rag serve`` call this first thing (this module imports nothing
+    heavy), so the model loads while the app imports, opens the index and builds its page.
+    Problems are left to the first answer, which names them.
+
+    Args:
+        warm_up: messages for the process to read as soon as it serves (``warm_up_with``).
+    """
+    from rag.config import Settings
+    from rag.models.bundled import is_installed, model_path
+
+    try:
+        installed = model_path().is_file() if os.environ.get("RAG_LOCAL_MODEL") else is_installed()
+        if Settings.load().llm != "local" or not installed:
+            return None
+        server = bundled_server()
+    except Exception:  # a bad setting: the app names it where the mode is offered
+        return None
+    if warm_up:
+        server.warm_up_with(warm_up)
+    server.start_in_background()
+    return server
 
 
 # --- the child: llama_cpp.server with a lifeline --------------------------------------------------

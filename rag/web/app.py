@@ -48,7 +48,9 @@ from rag.config import Settings  # noqa: E402
 from rag.retrieve.conversation import FollowUpRewriter  # noqa: E402
 from rag.answer.highlight import cited_text, highlight_spans  # noqa: E402
 from rag.index.store import EmbeddingModelMismatch, IndexUnavailable, ReportIndex  # noqa: E402
+from rag.answer.prompts import fixed_prompt_messages  # noqa: E402
 from rag.models.chat import ChatModelUnavailable, make_chat_model  # noqa: E402
+from rag.models.server import prestart_bundled_model  # noqa: E402
 from rag.answer.notes import in_chinese  # noqa: E402
 from rag.retrieve.hybrid import HybridRetriever, resolve_regions  # noqa: E402
 
@@ -191,8 +193,17 @@ class AnswerModes:
         def load() -> None:
             answerer, _ = self.answerer(self.default)
             server = getattr(answerer.chat_model, "server", None)
-            if server is not None:
-                server.start_in_background()
+            if server is None:  # a hosted model: nothing to load, and no request it did not ask for
+                return
+            try:
+                # Each time the process starts, it reads the prompt's fixed part before any question.
+                server.warm_up_with(fixed_prompt_messages())
+                server.start_in_background()  # usually loading already (prestart_bundled_model)
+                # The first question's one-off costs (tokenizer dictionary, gazetteer, the index
+                # snapshot) are paid here, not by the first user.
+                answerer.run("法治政府建设情况", mode="extractive")
+            except Exception as exc:  # the first question then starts (or explains) the model
+                log.warning("preloading the %s model: %s", self.default, exc)
 
         threading.Thread(target=load, daemon=True, name="model-preload").start()
 
@@ -1019,6 +1030,7 @@ def build_app(settings: Settings | None = None, uploads: UploadPolicy | None = N
 def serve(host: str = "127.0.0.1", port: int = 7860) -> None:
     """Start the app and block (``rag serve``, ``python app.py``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    prestart_bundled_model()  # usually started already, before this module was imported
     app = build_app()
     if app.services.modes is not None:
         app.services.modes.preload()
