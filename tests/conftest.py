@@ -32,18 +32,19 @@ atexit.register(shutil.rmtree, _CACHE_DIR, True)
 os.environ.setdefault("RAG_LLM_IDLE", "30")
 
 
-def _stop_shared_model_servers() -> None:
+def stop_shared_model_servers(folder: str | Path = _CACHE_DIR) -> None:
+    """Stop the bundled-model processes that `rag` runs shared through state files in ``folder``."""
     import json
     import signal
 
-    for state in Path(_CACHE_DIR).glob("model-server-*.json"):
+    for state in Path(folder).glob("model-server-*.json"):
         try:
             os.kill(int(json.loads(state.read_text())["pid"]), signal.SIGTERM)
         except (OSError, ValueError, KeyError):
             pass
 
 
-atexit.register(_stop_shared_model_servers)  # atexit runs last-in first: before the folder goes
+atexit.register(stop_shared_model_servers)  # atexit runs last-in first: before the folder goes
 
 # No network at run time: pytest-socket lets tests connect to loopback only (the Chroma,
 # llama.cpp and Gradio servers the tests start on 127.0.0.1), so nothing can quietly download.

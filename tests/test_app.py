@@ -194,7 +194,7 @@ def test_the_app_keeps_answering_while_its_model_process_is_killed_and_restarted
     import signal
     import time
 
-    from rag.models.chat import bundled_server
+    from rag.models.server import bundled_server
 
     server = bundled_server()  # the app's own model process (it runs in this test process)
     server.ensure()

@@ -4,7 +4,6 @@ never take the caller down, shared CLI servers, and no orphans. Real model, real
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -16,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, stop_shared_model_servers
 from rag.answer.answerer import MODEL_STOPPED_NOTE, Answerer, AnswerResult
 from rag.models.bundled import model_path
 from rag.config import Settings
@@ -226,9 +225,7 @@ def test_cli_runs_share_one_model_process(bundled_index, tmp_path):
         assert "starting the bundled model" in runs[0].stderr
         assert "starting the bundled model" not in runs[1].stderr  # the first run's process answered
     finally:
-        for state in tmp_path.glob("model-server-*.json"):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(json.loads(state.read_text())["pid"], signal.SIGTERM)
+        stop_shared_model_servers(tmp_path)
 
 
 @pytest.mark.slow

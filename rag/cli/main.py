@@ -10,16 +10,11 @@ import sys
 from rag.config import Settings, SettingsError
 
 
-def _index(settings: Settings, with_embeddings: bool):
-    from rag.services import open_index
-
-    return open_index(settings, for_ingest=with_embeddings)  # only ingest writes vectors
-
-
 def cmd_ingest(args, settings: Settings) -> int:
+    from rag.services import open_index
     from rag.ingest.pipeline import Ingestor
 
-    index = _index(settings, with_embeddings=True)
+    index = open_index(settings, for_ingest=True)  # only ingest writes vectors
     if args.if_empty:
         held = len(index.reports())
         if held:
@@ -55,7 +50,9 @@ def cmd_ingest(args, settings: Settings) -> int:
 
 
 def cmd_list(args, settings: Settings) -> int:
-    reports = _index(settings, with_embeddings=False).reports()
+    from rag.services import open_index
+
+    reports = open_index(settings).reports()
     if args.json:
         print(json.dumps([{"doc_id": r.doc_id, "region": r.region, "year": r.year, "title": r.title,
                            "source": r.source, "chunks": r.chunks, "province": r.province,
@@ -72,7 +69,9 @@ def cmd_list(args, settings: Settings) -> int:
 
 
 def cmd_remove(args, settings: Settings) -> int:
-    index = _index(settings, with_embeddings=False)
+    from rag.services import open_index
+
+    index = open_index(settings)
     status = 0
     for doc_id in args.doc_ids:
         removed = index.remove_report(doc_id)
@@ -85,11 +84,13 @@ def cmd_remove(args, settings: Settings) -> int:
 
 
 def cmd_set(args, settings: Settings) -> int:
+    from rag.services import open_index
+
     fields = {k: v for k, v in (("region", args.region), ("year", args.year), ("title", args.title)) if v is not None}
     if not fields:
         print("nothing to change: give --region, --year or --title", file=sys.stderr)
         return 2
-    record = _index(settings, with_embeddings=False).update_report(args.doc_id, **fields)
+    record = open_index(settings).update_report(args.doc_id, **fields)
     print(f"updated {record.doc_id}: {record.region} {record.year} {record.title}")
     return 0
 

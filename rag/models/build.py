@@ -96,6 +96,11 @@ class BuildInfo:
         return out
 
 
+def exit_reason(code: int) -> str:
+    """A process's return code in words: ``signal 9`` or ``exit status 1``."""
+    return f"signal {-code}" if code < 0 else f"exit status {code}"
+
+
 class BuildProbeError(RuntimeError):
     """llama-cpp-python could not be loaded to read its build (not installed, or it crashed)."""
 
@@ -112,8 +117,7 @@ def probe_build(timeout: float = 60.0) -> BuildInfo:
     except subprocess.TimeoutExpired as exc:
         raise BuildProbeError(f"loading llama_cpp took over {timeout:g} s") from exc
     if run.returncode != 0:
-        reason = f"signal {-run.returncode}" if run.returncode < 0 else f"exit {run.returncode}"
-        raise BuildProbeError(f"loading llama_cpp failed ({reason}): {run.stderr.strip()[-400:]}")
+        raise BuildProbeError(f"loading llama_cpp failed ({exit_reason(run.returncode)}): {run.stderr.strip()[-400:]}")
     return BuildInfo.parse(run.stdout)
 
 

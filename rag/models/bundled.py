@@ -101,6 +101,13 @@ def is_installed(path: Path | None = None) -> bool:
         and marker.read_text().strip() == SHA256
 
 
+def is_usable(path: Path | None = None) -> bool:
+    """Whether a model file can be used: the bundled one verified (``is_installed``), or a model
+    of the user's own (``RAG_LOCAL_MODEL``, not hash-checked) present."""
+    path = path or model_path()
+    return path.is_file() if os.environ.get("RAG_LOCAL_MODEL") else is_installed(path)
+
+
 if __name__ == "__main__":
     try:
         ensure_model()

@@ -120,11 +120,10 @@ def make_chat_model(settings: Settings, *, share_server: bool = False) -> BaseCh
         if not settings.llm_base_url or not settings.llm_model:
             raise ChatModelUnavailable("RAG_LLM=openai needs RAG_LLM_BASE_URL and RAG_LLM_MODEL")
         return openai_chat(settings.llm_base_url, settings.llm_model, settings.llm_api_key, timeout)
-    from rag.models.bundled import is_installed, model_path
+    from rag.models.bundled import is_usable, model_path
 
     path = model_path()
-    # A model of the user's own (RAG_LOCAL_MODEL) is not hash-checked; the bundled one is.
-    if not (path.is_file() if os.environ.get("RAG_LOCAL_MODEL") else is_installed(path)):
+    if not is_usable(path):
         raise ChatModelUnavailable(f"the bundled model is not installed ({path} missing; run `make model`)")
     from rag.models.build import cpu_can_run_build
     from rag.models.server import ModelServer, bundled_server
@@ -207,10 +206,3 @@ class SupervisedChatModel(BaseChatModel):
                 yield chunk
         except Exception as exc:
             raise self._failed(exc, pid) from exc
-
-
-def bundled_server(shared: bool = False):
-    """The process-wide ``ModelServer`` of the bundled model (``rag.models.server.bundled_server``)."""
-    from rag.models.server import bundled_server as server
-
-    return server(shared=shared)

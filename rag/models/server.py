@@ -39,14 +39,16 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.models.build import FIX_BUILD, cpu_can_run_build, exit_reason
+
 log = logging.getLogger(__name__)
 
 MODEL_ALIAS = "bundled"
 HEALTH_PATH = "/openapi.json"  # answered by the event loop, also while the model generates
 START_TIMEOUT_S = 180.0
 MONITOR_INTERVAL_S = 1.0
-RESTARTS_BEFORE_GIVING_UP = 3  # deaths within RESTART_WINDOW_S of a start: a model that cannot run
-RESTART_WINDOW_S = 20.0
+RESTARTS_BEFORE_GIVING_UP = 3  # more deaths than this within RESTART_WINDOW_S: a model that cannot run
+RESTART_WINDOW_S = 60.0
 DEFAULT_IDLE_S = 300.0
 
 
@@ -173,7 +175,6 @@ class ModelServer:
         self._proc: subprocess.Popen | None = None
         self._lock = threading.RLock()
         self._stopping = False
-        self._starting = threading.Event()
         self._recent_deaths: list[float] = []
         self._touched = 0.0
         self._monitor: threading.Thread | None = None
@@ -231,7 +232,6 @@ class ModelServer:
                     if self._adopt():
                         return self.url
                     self._start()
-                    self._write_state()
             else:
                 self._start()
                 self._watch()
@@ -241,8 +241,12 @@ class ModelServer:
         """Have the process read ``messages`` (OpenAI chat messages) each time it starts -- now,
         if it runs -- before any caller waiting in ``ensure`` gets the URL. llama.cpp keeps the
         longest common prefix of consecutive prompts, so with the answer prompt's fixed part read
-        here the first question after a start reads only its own part. Errors are logged."""
+        here the first question after a start reads only its own part. Errors are logged.
+        Handing over the same messages again reads nothing again (the entry point, ``serve`` and
+        the app's preload all hand them over)."""
         with self._lock:
+            if messages == self._warm_up:
+                return
             self._warm_up = messages
             if self.alive() and self.port is not None:
                 self._ready()
@@ -292,8 +296,6 @@ class ModelServer:
                     self.state_file.unlink()
 
     def _start(self) -> None:
-        from rag.models.build import cpu_can_run_build
-
         ok, why = cpu_can_run_build()
         if not ok:
             self.last_error = why
@@ -325,37 +327,31 @@ class ModelServer:
                           f"127.0.0.1:{port})…")
         if self.shared:  # before the child's lease check first looks for it
             self._write_state()
-        self._starting.set()
-        try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    code = proc.returncode
-                    reason = f"signal {-code}" if code < 0 else f"exit status {code}"
-                    if code == -signal.SIGILL:
-                        from rag.models.build import FIX_BUILD
-
-                        reason += (", an instruction this CPU lacks: the llama.cpp build is for another "
-                                   f"CPU; rebuild with `{FIX_BUILD}`")
-                    self.last_error = (f"the model process stopped while loading {self.config.model.name} "
-                                       f"({reason}): {self._log_tail()}")
-                    self._proc = self.port = self.pid = None
-                    if self.shared:
-                        with contextlib.suppress(OSError):
-                            self.state_file.unlink()
-                    raise ModelServer.StartError(self.last_error)
-                self._touch()  # loading is not idleness: the lease runs from when it serves
-                if self.responds(timeout=1.0, port=port):
-                    self.last_error = None
-                    log.info("bundled model: serving on 127.0.0.1:%d (pid %d)", port, proc.pid)
-                    self._ready()
-                    return
-                time.sleep(0.2)
-            self._kill()
-            self.last_error = f"the model process did not answer within {START_TIMEOUT_S:g} s: {self._log_tail()}"
-            raise ModelServer.StartError(self.last_error)
-        finally:
-            self._starting.clear()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                code = proc.returncode
+                reason = exit_reason(code)
+                if code == -signal.SIGILL:
+                    reason += (", an instruction this CPU lacks: the llama.cpp build is for another "
+                               f"CPU; rebuild with `{FIX_BUILD}`")
+                self.last_error = (f"the model process stopped while loading {self.config.model.name} "
+                                   f"({reason}): {self._log_tail()}")
+                self._proc = self.port = self.pid = None
+                if self.shared:
+                    with contextlib.suppress(OSError):
+                        self.state_file.unlink()
+                raise ModelServer.StartError(self.last_error)
+            self._touch()  # loading is not idleness: the lease runs from when it serves
+            if self.responds(timeout=1.0, port=port):
+                self.last_error = None
+                log.info("bundled model: serving on 127.0.0.1:%d (pid %d)", port, proc.pid)
+                self._ready()
+                return
+            time.sleep(0.2)
+        self._kill()
+        self.last_error = f"the model process did not answer within {START_TIMEOUT_S:g} s: {self._log_tail()}"
+        raise ModelServer.StartError(self.last_error)
 
     def _kill(self) -> None:
         proc, pid = self._proc, self.pid
@@ -399,9 +395,8 @@ class ModelServer:
                     continue
                 code = proc.returncode
                 now = time.monotonic()
-                self._recent_deaths = [t for t in self._recent_deaths if now - t < RESTART_WINDOW_S * 3] + [now]
-                log.warning("bundled model: the process died (%s); restarting",
-                            f"signal {-code}" if code < 0 else f"exit {code}")
+                self._recent_deaths = [t for t in self._recent_deaths if now - t < RESTART_WINDOW_S] + [now]
+                log.warning("bundled model: the process died (%s); restarting", exit_reason(code))
                 self._proc = self.port = self.pid = None
                 if len(self._recent_deaths) > RESTARTS_BEFORE_GIVING_UP:
                     self.last_error = (f"the model process died {len(self._recent_deaths)} times in a row; "
@@ -496,11 +491,10 @@ def prestart_bundled_model(warm_up: list[dict] | None = None) -> ModelServer | N
         warm_up: messages for the process to read as soon as it serves (``warm_up_with``).
     """
     from rag.config import Settings
-    from rag.models.bundled import is_installed, model_path
+    from rag.models.bundled import is_usable
 
     try:
-        installed = model_path().is_file() if os.environ.get("RAG_LOCAL_MODEL") else is_installed()
-        if Settings.load().llm != "local" or not installed:
+        if Settings.load().llm != "local" or not is_usable():
             return None
         server = bundled_server()
     except Exception:  # a bad setting: the app names it where the mode is offered

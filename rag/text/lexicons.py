@@ -33,6 +33,7 @@ class Lexicons:
         light_verbs: interchangeable work verbs, weighed less.
         thresholds: section -> name -> value (``thresholds.toml``).
         fingerprints: file name -> the first 12 hex digits of its SHA-256.
+        folder: where the files were read from (named in errors).
     """
 
     glossary: dict[str, str]
@@ -41,6 +42,7 @@ class Lexicons:
     light_verbs: frozenset[str]
     thresholds: dict[str, dict[str, float]]
     fingerprints: dict[str, str]
+    folder: Path = DATA
 
     class DataError(ValueError):
         """A data file is missing or malformed; the message names it."""
@@ -68,14 +70,14 @@ class Lexicons:
             raise Lexicons.DataError(f"{folder / 'glossary.toml'}: entries must be lower-case English -> Chinese text: {bad[:5]}")
         return cls(glossary=glossary, stopwords=_words(texts["stopwords.txt"]),
                    meta_words=_words(texts["meta_words.txt"]), light_verbs=_words(texts["light_verbs.txt"]),
-                   thresholds=thresholds, fingerprints=fingerprints)
+                   thresholds=thresholds, fingerprints=fingerprints, folder=folder)
 
     def threshold(self, section: str, name: str) -> float:
         """Raises: Lexicons.DataError: the threshold is not in thresholds.toml."""
         try:
             return float(self.thresholds[section][name])
         except (KeyError, TypeError, ValueError) as exc:
-            raise Lexicons.DataError(f"{DATA / 'thresholds.toml'}: [{section}] {name} is missing or not a number") from exc
+            raise Lexicons.DataError(f"{self.folder / 'thresholds.toml'}: [{section}] {name} is missing or not a number") from exc
 
     def describe(self) -> dict:
         """What an evaluation run records: the thresholds, and each file's size and fingerprint."""

@@ -140,14 +140,13 @@ class AnswerModes:
     @staticmethod
     def _local_name() -> str | None:
         """The bundled model's display name, or None when it is not installed (cheap check)."""
-        from rag.models.bundled import FILENAME, is_installed, model_path
+        from rag.models.bundled import FILENAME, is_usable, model_path
 
         path = model_path()
-        if os.environ.get("RAG_LOCAL_MODEL"):
-            return path.name if path.is_file() else None
-        if not is_installed(path):
+        if not is_usable(path):
             return None
-        return "Qwen2.5-Coder-1.5B-Instruct（Q4_K_M）" if path.name == FILENAME else path.name
+        bundled = path.name == FILENAME and not os.environ.get("RAG_LOCAL_MODEL")
+        return "Qwen2.5-Coder-1.5B-Instruct（Q4_K_M）" if bundled else path.name
 
     @property
     def default(self) -> str:
@@ -1030,7 +1029,7 @@ def build_app(settings: Settings | None = None, uploads: UploadPolicy | None = N
 def serve(host: str = "127.0.0.1", port: int = 7860) -> None:
     """Start the app and block (``rag serve``, ``python app.py``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    prestart_bundled_model()  # usually started already, before this module was imported
+    prestart_bundled_model(warm_up=fixed_prompt_messages())  # usually done before this module was imported
     app = build_app()
     if app.services.modes is not None:
         app.services.modes.preload()
