@@ -8,7 +8,12 @@ the JSON contract hold, so that every layer can import them without importing ea
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+# The closed choices the pipeline passes around.
+Mode = Literal["extractive", "llm"]  # how an answer is written
+Language = Literal["zh", "en"]  # the question's (and so the answer's) language
+Scope = Literal["one", "several", "all", "any"]  # which reports a question is about (``any``: none named)
 
 if TYPE_CHECKING:  # annotations only
     from langchain_core.documents import Document
@@ -16,7 +21,7 @@ if TYPE_CHECKING:  # annotations only
     from rag.retrieve.query import QueryAnalysis
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReportRecord:
     """What the index knows about one report (stored on each of its chunks)."""
 
@@ -48,7 +53,7 @@ class ReportRecord:
         return cls(**values)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ChunkRecord:
     """One passage to store: its text, where it sits in the report, and what to embed."""
 
@@ -77,7 +82,7 @@ class ChunkRecord:
         return data
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Passage:
     """A retrieved chunk with its report's fields and a fused relevance score (higher is better)."""
 
@@ -102,7 +107,7 @@ class Passage:
                    page=m.get("page"), chunk_index=int(m.get("chunk_index", 0)))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Citation:
     """A passage the answer cites, as CONTRACT.md's result lists it."""
 
@@ -121,7 +126,7 @@ class Citation:
         return asdict(self)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AnswerResult:
     """One answered question, as CONTRACT.md's result object."""
 
@@ -130,7 +135,7 @@ class AnswerResult:
     refused: bool
     citations: list[Citation]
     contexts: list[Passage]
-    mode: str
+    mode: Mode
     latency_ms: float = 0.0
     id: str | None = None
     notes: list[str] = field(default_factory=list)

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from rag.answer.citations import Citation, number_passages, passage_label, resolve_citations
-from rag.answer.extractive import LIGHT_WEIGHT, ExtractiveAnswerer, split_sentences
+from rag.answer.extractive import LIGHT_WEIGHT, ExtractiveAnswerer, candidate_sentences
 from rag.index.store import ReportRecord
 from rag.index.keywords import KeywordIndex, question_terms
 from rag.retrieve.query import QueryAnalyzer
@@ -131,15 +131,15 @@ def test_passage_label_and_numbering():
 # --- sentences ---------------------------------------------------------------------------
 
 
-def test_split_sentences():
+def test_candidate_sentences():
     text = "第一句话在这里。第二句话！短。\n第三句话没有标点\n问句是这样吗？分号前面的话；English end here."
-    assert split_sentences(text) == ["第一句话在这里。", "第二句话！", "第三句话没有标点", "问句是这样吗？",
+    assert candidate_sentences(text) == ["第一句话在这里。", "第二句话！", "第三句话没有标点", "问句是这样吗？",
                                      "分号前面的话；", "English end here."]
 
 
 def test_split_sentences_drops_short_and_empty():
-    assert split_sentences("好。对。\n\n  \n") == []
-    assert split_sentences("") == []
+    assert candidate_sentences("好。对。\n\n  \n") == []
+    assert candidate_sentences("") == []
 
 
 # --- extractive answers ------------------------------------------------------------------

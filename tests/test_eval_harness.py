@@ -485,7 +485,7 @@ def test_each_metric_fails_on_its_defect(tmp_path, defect, moved):
     ("约4.53倍", ["1472", "325"], True),
 ])
 def test_computed_figures(figure, bases, expected):
-    from rag.answer.grounding import figures as parse
+    from rag.text.figures import stated_figures as parse
 
     stated = parse(figure)[0]
     assert is_computed(stated, [parse(b)[0] for b in bases]) is expected
@@ -653,7 +653,7 @@ def test_compare_results_lists_changes_and_deltas():
     assert "fixed in B (1):\n  + a " in text
     assert "broken in B (1):\n  - b          问题b — answer lacks [['1']]" in text
     assert "only in A (1): gone" in text and "only in B (1): new" in text
-    assert "answer changed, verdict unchanged (1): c" in text
+    assert "answer, citations or contexts changed, verdict unchanged (1): c" in text
 
 
 def test_compare_identical_runs_has_no_changes():
@@ -809,3 +809,14 @@ def test_judge_errors_are_counted_not_raised():
     assert figures_["errors"] == 1 and figures_["faithfulness"] is None
     assert row["judge"] == {"error": "TimeoutError: slow server"}
     assert "judge errors: 1" in format_judge(figures_)
+
+
+def test_compare_counts_a_changed_citation_or_context_as_a_change():
+    rows = _rows([("a", "fact", True, "1[1]"), ("b", "fact", True, "2[1]")])
+    for r in rows:
+        r["citations"] = [{"n": 1, "chunk_id": "x:1", "text": "t"}]
+        r["contexts"] = [{"chunk_id": "x:1", "text": "t"}, {"chunk_id": "x:2", "text": "u"}]
+    after = [dict(r) for r in rows]
+    after[0] = {**after[0], "citations": [{"n": 1, "chunk_id": "x:2", "text": "u"}]}
+    after[1] = {**after[1], "contexts": list(reversed(after[1]["contexts"]))}
+    assert compare_results(rows, after).reworded == ["a", "b"]

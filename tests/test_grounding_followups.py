@@ -3,7 +3,8 @@
 import pytest
 
 from rag.retrieve.conversation import FollowUpRewriter
-from rag.answer.grounding import attribute, check_grounding, figures, shares_a_figure
+from rag.answer.grounding import attribute, check_grounding, shares_a_figure
+from rag.text.figures import stated_figures as figures
 from rag.index.store import ReportRecord
 from rag.retrieve.query import QueryAnalyzer
 

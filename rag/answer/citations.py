@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from rag.text.markers import MARKER, marker_numbers
 from rag.types import Citation  # noqa: F401 - defined in rag.types
 
 if TYPE_CHECKING:  # only for annotations: keeps this module (and rag.eval.matching) light to import
     from rag.types import Passage
 
-# [1]  [1,2]  [1][2]  【1】  [1-2]: the forms models actually write.
-MARKER = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、\-–]\s*\d+)*)\s*[\]】]")
 
 
 def passage_label(p: Passage) -> str:
@@ -39,17 +38,6 @@ def number_passages(passages: list[Passage]) -> str:
     return "\n".join(blocks)
 
 
-def _numbers(group: str) -> list[int]:
-    nums: list[int] = []
-    for part in re.split(r"\s*[,，、]\s*", group):
-        if re.fullmatch(r"\d+\s*[\-–]\s*\d+", part):
-            a, b = (int(x) for x in re.split(r"\s*[\-–]\s*", part))
-            nums.extend(range(a, b + 1) if 0 < b - a < 10 else [a, b])
-        elif part.strip().isdigit():
-            nums.append(int(part))
-    return nums
-
-
 def resolve_citations(answer: str, passages: list[Passage]) -> tuple[str, list[Citation]]:
     """Renumber the answer's markers to the passages actually cited.
 
@@ -60,7 +48,7 @@ def resolve_citations(answer: str, passages: list[Passage]) -> tuple[str, list[C
 
     def replace(match: re.Match) -> str:
         new = []
-        for n in _numbers(match.group(1)):
+        for n in marker_numbers(match.group(1)):
             if 1 <= n <= len(passages):
                 order.setdefault(n, len(order) + 1)
                 if order[n] not in new:

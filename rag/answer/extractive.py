@@ -20,6 +20,7 @@ from rag.retrieve.query import QueryAnalysis
 from rag.types import Passage
 from rag.text.lexicons import LEXICONS
 from rag.text.normalize import matching_form
+from rag.text.sentences import split_sentences
 
 # Coverage a sentence needs to count as an answer, calibrated on the project's question set
 # (docs/answering.md); below it the reports are taken not to say. The values and the word list
@@ -33,7 +34,7 @@ LIGHT_WEIGHT = LEXICONS.threshold("extractive", "light_weight")
 # One Han character left over by the tokenizer (枫桥式 -> 枫桥 + 式) names little on its own.
 FRAGMENT_WEIGHT = LEXICONS.threshold("extractive", "fragment_weight")
 
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n")
+MIN_SENTENCE_CHARS = 5  # 好。/ 对。: too short for an answer to rest on
 _FIGURE = re.compile(r"\d")
 _QUESTION_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?%?")
 
@@ -65,9 +66,9 @@ class ExtractiveAnswer:
     refused: bool
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a passage, split after 。！？； and at line ends."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip() and len(s.strip()) > 4]
+def candidate_sentences(text: str) -> list[str]:
+    """The sentences of a passage an answer may quote (``rag.text.sentences``, the very short left out)."""
+    return split_sentences(text, min_chars=MIN_SENTENCE_CHARS)
 
 
 class ExtractiveAnswerer:
@@ -136,7 +137,7 @@ class ExtractiveAnswerer:
                    if not re.fullmatch(r"(19|20)\d{2}", n)]
         sentences = []
         for number, passage in enumerate(passages, start=1):
-            for text in split_sentences(passage.text):
+            for text in candidate_sentences(passage.text):
                 s = Sentence(text=text, passage=number, region=passage.region, year=passage.year,
                              form=matching_form(text))
                 s.coverage, s.covered = self.coverage(s.form, weights, analysis.alternatives)

@@ -41,10 +41,10 @@ def excerpt(passage: Passage, terms: list[str], max_chars: int = EXCERPT_CHARS,
     The model reads excerpts, not whole chunks: prompt processing dominates answer time on a
     CPU. Citations still point at the whole passage.
     """
-    from rag.answer.extractive import split_sentences
+    from rag.answer.extractive import candidate_sentences
     from rag.text.normalize import matching_form
 
-    sentences = split_sentences(passage.text)
+    sentences = candidate_sentences(passage.text)
     if len(passage.text) <= max_chars or not sentences:
         return passage
     first = first or set()

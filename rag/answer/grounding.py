@@ -14,29 +14,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rag.text.figures import Figure, same_value, stated_figures
 from rag.text.normalize import matching_form
+from rag.text.sentences import sentence_pieces, char_bigrams
 
-_MARKERS = re.compile(r"\[(\d+)\]")
-# Sentence ends: Chinese and English terminators (a full stop only when not a decimal point).
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])|(?<=\.)(?=\s)")  # a decimal point is never followed by a space
+_MARKERS = re.compile(r"\[(\d+)\]")  # after resolve_citations every marker is [n]
 # "1. 太原市…" / "2）…": list numbering is not a figure.
 _LIST_NUMBER = re.compile(r"^(\s*)\d{1,2}\s*[.、)）](?!\d)")
-# A figure: digits (thousands separators allowed), optional decimals, then an optional
-# 万/亿 multiplier and % sign. Chinese-numeral years were made Arabic by the matching form.
-_FIGURE = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(万|亿)?\s*(%|％)?")
-_YEAR = re.compile(r"^(19|20)\d{2}$")
-# Dates (12月31日, 1月) are not figures: reports write "截至年底" where a model writes a date.
-_DATE = re.compile(r"\d{1,2}月(\d{1,2}[日号])?|\d{1,2}[日号]")
-_MULTIPLIER = {"万": 1e4, "亿": 1e8, None: 1.0}
-
-
-@dataclass
-class Figure:
-    text: str
-    value: float
-    percent: bool
-
-
 @dataclass
 class GroundingReport:
     """What the check found."""
@@ -47,23 +31,9 @@ class GroundingReport:
     removed: list[str] = field(default_factory=list)  # the sentences removed
 
 
-def figures(text: str) -> list[Figure]:
-    """The figures in a text, as values (``1.26万`` -> 12600). Years (2024) and [n] markers are skipped."""
-    text = _DATE.sub(" ", _MARKERS.sub(" ", matching_form(text)))
-    found = []
-    for m in _FIGURE.finditer(text):
-        whole, decimals, multiplier, percent = m.groups()
-        number = whole.replace(",", "") + (decimals or "")
-        if _YEAR.match(number) and not multiplier and not percent:
-            continue
-        found.append(Figure(text=m.group().strip(), value=float(number) * _MULTIPLIER[multiplier],
-                            percent=bool(percent)))
-    return found
-
-
 def _sentences(text: str) -> list[str]:
     """Sentences, keeping a list number ("1. ") with the sentence it numbers."""
-    pieces = [p for p in _SENTENCE_END.split(text) if p]
+    pieces = sentence_pieces(text)
     merged: list[str] = []
     for piece in pieces:
         if merged and re.fullmatch(r"\s*\d{1,2}\.", merged[-1]):
@@ -77,7 +47,7 @@ def answer_figures(text: str) -> list[Figure]:
     """The figures an answer states: ``figures`` without list numbering ("1. 太原市…")."""
     found = []
     for sentence in _sentences(text):
-        found.extend(figures(_LIST_NUMBER.sub(r"\1", sentence)))
+        found.extend(stated_figures(_LIST_NUMBER.sub(r"\1", sentence)))
     return found
 
 
@@ -100,12 +70,6 @@ def _place_supported(place: str, cited_regions: set[str], cited_forms: list[str]
     return place in provinces
 
 
-def is_grounded(figure: Figure, sources: list[Figure]) -> bool:
-    """Whether a figure equals one of the sources by value (a percentage only a percentage)."""
-    return any(abs(figure.value - s.value) <= 1e-6 * max(1.0, abs(s.value)) and figure.percent == s.percent
-               for s in sources)
-
-
 def check_grounding(answer: str, cited_texts: dict[int, str], cited_regions: dict[int, str] | None = None,
                     place_names: dict[str, str] | None = None) -> GroundingReport:
     """Remove the sentences of ``answer`` whose figures are not in the passages they cite.
@@ -117,13 +81,13 @@ def check_grounding(answer: str, cited_texts: dict[int, str], cited_regions: dic
             place), a sentence that names a place but cites only other places' passages is
             removed too ("太仓：5万余件[1]" citing Shijiazhuang's passage).
     """
-    all_sources = [f for text in cited_texts.values() for f in figures(text)]
+    all_sources = [f for text in cited_texts.values() for f in stated_figures(text)]
     kept, removed, ungrounded = [], [], []
     for sentence in _sentences(answer):
         numbers = [int(n) for n in _MARKERS.findall(sentence)]
-        sources = [f for n in numbers for f in figures(cited_texts.get(n, ""))] if numbers else all_sources
+        sources = [f for n in numbers for f in stated_figures(cited_texts.get(n, ""))] if numbers else all_sources
         body = _LIST_NUMBER.sub(r"\1", sentence)
-        missing = [f.text for f in figures(body) if not is_grounded(f, sources)]
+        missing = [f.text for f in stated_figures(body) if not same_value(f, sources)]
         if numbers and cited_regions is not None and place_names is not None:
             # A place the sentence names must be the cited passage's place (or its province) or
             # appear in the passage: "海南省：…150件[1]" citing Houma's passage is not grounded.
@@ -139,11 +103,6 @@ def check_grounding(answer: str, cited_texts: dict[int, str], cited_regions: dic
     return GroundingReport(answer=text, grounded=not removed, ungrounded=ungrounded, removed=removed)
 
 
-def _bigrams(text: str) -> set[str]:
-    form = re.sub(r"\W", "", matching_form(text))
-    return {form[i:i + 2] for i in range(len(form) - 1)}
-
-
 def attribute(answer: str, passages: list[str]) -> str:
     """Add ``[n]`` markers to sentences the model left uncited, where a passage clearly supports them.
 
@@ -153,17 +112,17 @@ def attribute(answer: str, passages: list[str]) -> str:
     40% and four of them). Sentences nothing supports stay uncited (and fail the grounding check if they hold
     figures).
     """
-    parsed = [figures(p) for p in passages]
-    grams = [_bigrams(p) for p in passages]
+    parsed = [stated_figures(p) for p in passages]
+    grams = [char_bigrams(matching_form(p)) for p in passages]
     out = []
     for sentence in _sentences(answer):
         if _MARKERS.search(sentence) or not sentence.strip():
             out.append(sentence)
             continue
         body = _LIST_NUMBER.sub(r"\1", sentence)
-        own, own_grams = figures(body), _bigrams(body)
+        own, own_grams = stated_figures(body), char_bigrams(matching_form(body))
         if own:
-            candidates = [i for i, fs in enumerate(parsed) if all(is_grounded(f, fs) for f in own)]
+            candidates = [i for i, fs in enumerate(parsed) if all(same_value(f, fs) for f in own)]
         else:
             candidates = [i for i, g in enumerate(grams)
                           if len(own_grams & g) >= max(4, 0.4 * len(own_grams))]
@@ -178,5 +137,5 @@ def attribute(answer: str, passages: list[str]) -> str:
 
 def shares_a_figure(answer: str, reference: str) -> bool:
     """Whether the answer states at least one figure (by value) that the reference states."""
-    ref = figures(reference)
-    return any(is_grounded(f, ref) for f in figures(answer))
+    ref = stated_figures(reference)
+    return any(same_value(f, ref) for f in stated_figures(answer))

@@ -19,26 +19,13 @@ from __future__ import annotations
 
 import re
 
-from rag.answer.citations import MARKER
+from rag.text.markers import MARKER, marker_numbers
 from rag.text.normalize import matching_form
-
-# A sentence: up to and including its end mark (and closing quotes), or a line.
-_SENTENCE = re.compile(r"[^。！？；!?;\n]+(?:[。！？；!?;]+[”’」』)）]*)?")
+from rag.text.sentences import sentence_spans, split_sentences, char_bigrams
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _PUNCT = re.compile(r"[\s\W_]+")
 NUMBER_WEIGHT = 3  # a shared figure counts as much as three shared bigrams
 MIN_SCORE = 3  # below this a passage sentence shares too little to be called the cited one
-
-
-def _group_numbers(group: str) -> list[int]:
-    numbers: list[int] = []
-    for part in re.split(r"\s*[,，、]\s*", group):
-        bounds = [int(x) for x in re.findall(r"\d+", part)]
-        if len(bounds) == 2 and 0 < bounds[1] - bounds[0] < 10:  # [2-4]
-            numbers.extend(range(bounds[0], bounds[1] + 1))
-        else:
-            numbers.extend(bounds)
-    return numbers
 
 
 def cited_text(answer: str) -> dict[int, list[str]]:
@@ -57,7 +44,7 @@ def cited_text(answer: str) -> dict[int, list[str]]:
         if not segment:  # [1][2]: the second marker cites the same text as the first
             segment = _previous_segment(answer, match.start())
         segment = matching_form(segment)
-        for n in _group_numbers(match.group(1)):
+        for n in marker_numbers(match.group(1)):
             if segment and segment not in cited.setdefault(n, []):
                 cited[n].append(segment)
     return cited
@@ -68,24 +55,9 @@ def _previous_segment(answer: str, end: int) -> str:
     return before.rsplit("\x00", 1)[-1].rsplit("\n", 1)[-1].strip(" ，,。;；:：")
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text`` (leading spaces left out)."""
-    spans = []
-    for m in _SENTENCE.finditer(text):
-        start = m.start() + (len(m.group()) - len(m.group().lstrip()))
-        if m.end() > start:
-            spans.append((start, m.end()))
-    return spans
-
-
-def _bigrams(text: str) -> set[str]:
-    compact = _PUNCT.sub("", text)
-    return {compact[i:i + 2] for i in range(len(compact) - 1)}
-
-
 def _score(claim: str, sentence: str) -> int:
     shared_numbers = set(_NUMBER.findall(claim)) & set(_NUMBER.findall(sentence))
-    return len(_bigrams(claim) & _bigrams(sentence)) + NUMBER_WEIGHT * len(shared_numbers)
+    return len(char_bigrams(claim) & char_bigrams(sentence)) + NUMBER_WEIGHT * len(shared_numbers)
 
 
 def highlight_spans(passage: str, claims: list[str]) -> list[tuple[int, int]]:
@@ -99,8 +71,7 @@ def highlight_spans(passage: str, claims: list[str]) -> list[tuple[int, int]]:
     forms = [matching_form(passage[s:e]) for s, e in spans]
     chosen: set[int] = set()
     for claim in claims:
-        for m in _SENTENCE.finditer(matching_form(claim)):
-            part = m.group().strip()
+        for part in split_sentences(matching_form(claim)):
             if len(_PUNCT.sub("", part)) < 2:
                 continue
             scores = [_score(part, form) for form in forms]

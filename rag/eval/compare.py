@@ -26,7 +26,7 @@ class Comparison:
     metrics_b: dict
     fixed: list[dict] = field(default_factory=list)  # B's rows that A got wrong and B right
     broken: list[dict] = field(default_factory=list)  # B's rows that A got right and B wrong
-    reworded: list[str] = field(default_factory=list)  # same verdict, different answer
+    reworded: list[str] = field(default_factory=list)  # same verdict, different answer/citations/contexts
     only_a: list[str] = field(default_factory=list)
     only_b: list[str] = field(default_factory=list)
     setup_changes: list[str] = field(default_factory=list)  # settings, thresholds, lexicon files
@@ -34,6 +34,13 @@ class Comparison:
     @property
     def changed(self) -> int:
         return len(self.fixed) + len(self.broken)
+
+
+def _what_was_said(row: dict) -> tuple:
+    """An answer as a reader sees it: its text, the passages it cites and those it was given."""
+    cited = tuple((c.get("chunk_id") or c.get("doc_id"), c.get("text")) for c in row.get("citations") or [])
+    given = tuple(c.get("chunk_id") or c.get("text") for c in row.get("contexts") or [])
+    return (row.get("answer") or "").strip(), cited, given
 
 
 def compare_results(rows_a: list[dict], rows_b: list[dict], a_label: str = "A", b_label: str = "B") -> Comparison:
@@ -48,7 +55,7 @@ def compare_results(rows_a: list[dict], rows_b: list[dict], a_label: str = "A", 
             result.only_b.append(qid)
         elif bool(a["correct"]) != bool(b["correct"]):
             (result.fixed if b["correct"] else result.broken).append(b)
-        elif (a.get("answer") or "").strip() != (b.get("answer") or "").strip():
+        elif _what_was_said(a) != _what_was_said(b):
             result.reworded.append(qid)
     result.only_a = [qid for qid in by_a if qid not in by_b]
     return result
@@ -105,7 +112,8 @@ def format_comparison(c: Comparison) -> str:
     lines.append(f"broken in B ({len(c.broken)}):")
     lines += [f"  - {r['id']:<10} {r.get('question', '')} — {r.get('failure') or 'wrong'}" for r in c.broken] or ["  (none)"]
     if c.reworded:
-        lines.append(f"answer changed, verdict unchanged ({len(c.reworded)}): {', '.join(c.reworded)}")
+        lines.append(f"answer, citations or contexts changed, verdict unchanged ({len(c.reworded)}): "
+                     f"{', '.join(c.reworded)}")
     if c.only_a:
         lines.append(f"only in A ({len(c.only_a)}): {', '.join(c.only_a)}")
     if c.only_b:

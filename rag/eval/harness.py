@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from rag.eval.matching import contains, matches_all_groups
-from rag.answer.grounding import Figure, answer_figures, figures, is_grounded
+from rag.answer.grounding import answer_figures
+from rag.text.figures import Figure, same_value, stated_figures
 
 KINDS = ("fact", "compare", "list", "unanswerable")
 RECALL_AT = (1, 3, 5, 8)
@@ -112,11 +113,11 @@ def score(question: Question, result: dict) -> dict:
     if not refused:
         stated = answer_figures(result.get("answer", ""))
         if stated:
-            sources = [f for text in cited for f in figures(text)]
-            held = [f for f in stated if is_grounded(f, sources)]
+            sources = [f for text in cited for f in stated_figures(text)]
+            held = [f for f in stated if same_value(f, sources)]
             scored["figures"] = len(stated)
             scored["grounded_figures"] = len(held)
-            computed = sum(is_computed(f, held) for f in stated if not is_grounded(f, sources))
+            computed = sum(is_computed(f, held) for f in stated if not same_value(f, sources))
             if computed:
                 scored["computed_figures"] = computed
     if question.evidence:

@@ -18,21 +18,21 @@ from typing import Iterable
 
 from langchain_core.language_models import BaseChatModel
 
-from rag.answer.citations import MARKER, _numbers
-from rag.answer.grounding import figures, is_grounded
+from rag.text.markers import MARKER, marker_numbers
+from rag.text.sentences import split_sentences, char_bigrams
+from rag.text.figures import same_value, stated_figures
 
 JUDGE_PROMPT = ("你是严格的事实核查员。只根据下面的原文判断“陈述”是否被原文支持：陈述中的每个数字、地名和事实都必须在原文中出现或能直接得出。\n"
                 "原文：\n{passages}\n\n陈述：{claim}\n\n"
                 "只回答一个词：支持 或 不支持。")
 SENTENCES_PER_PASSAGE = 3
-_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?")
 _YES = re.compile(r"^\s*(支持|是|yes|supported)", re.IGNORECASE)
 _NO = re.compile(r"不支持|不是|否|not supported|^\s*no\b|unsupported", re.IGNORECASE)
 
 
 def claims(answer: str) -> list[tuple[str, list[int]]]:
     """The answer's sentences with the passage numbers each cites (empty: cites none)."""
-    pieces = [m.group(0).strip() for m in _SENTENCE.finditer(answer or "")]
+    pieces = split_sentences(answer or "")
     # Extractive answers put the marker after the full stop ("…1274件。[1]"): it belongs before.
     merged: list[str] = []
     for piece in pieces:
@@ -44,7 +44,7 @@ def claims(answer: str) -> list[tuple[str, list[int]]]:
             merged.append(piece)
     out = []
     for sentence in merged:
-        numbers = sorted({n for m in MARKER.finditer(sentence) for n in _numbers(m.group(1))})
+        numbers = sorted({n for m in MARKER.finditer(sentence) for n in marker_numbers(m.group(1))})
         text = MARKER.sub("", sentence).strip(" ，,：:")
         # A bare place label ("太原市（2024年）：") or a marker alone says nothing to check.
         if len(re.sub(r"\W", "", text)) >= 6:
@@ -52,18 +52,13 @@ def claims(answer: str) -> list[tuple[str, list[int]]]:
     return out
 
 
-def _bigrams(text: str) -> set[str]:
-    text = re.sub(r"\s", "", text)
-    return {text[i:i + 2] for i in range(len(text) - 1)}
-
-
 def relevant_part(passage: str, claim: str, keep: int = SENTENCES_PER_PASSAGE) -> str:
     """The ``keep`` sentences of ``passage`` sharing the most character pairs with ``claim``, in order."""
-    sentences = [s.strip() for s in _SENTENCE.findall(passage) if s.strip()]
+    sentences = split_sentences(passage)
     if len(sentences) <= keep:
         return passage.strip()
-    wanted = _bigrams(claim)
-    best = sorted(range(len(sentences)), key=lambda i: (-len(_bigrams(sentences[i]) & wanted), i))[:keep]
+    wanted = char_bigrams(claim)
+    best = sorted(range(len(sentences)), key=lambda i: (-len(char_bigrams(sentences[i]) & wanted), i))[:keep]
     return "".join(sentences[i] for i in sorted(best))
 
 
@@ -99,10 +94,10 @@ class Judge:
         The prompt's first rule, every figure of the claim in the passages, is checked exactly
         first: a small model reads "9999件" against "1274件" as support about as often as not.
         """
-        stated = figures(claim)
+        stated = stated_figures(claim)
         if stated:
-            sources = [f for p in passages for f in figures(p)]
-            if not all(is_grounded(f, sources) for f in stated):
+            sources = [f for p in passages for f in stated_figures(p)]
+            if not all(same_value(f, sources) for f in stated):
                 return False
         text = "\n".join(f"[{i}] {relevant_part(p, claim)}" for i, p in enumerate(passages, start=1))
         return verdict(self.chain.invoke({"passages": text, "claim": claim}))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from rag.answer.citations import MARKER
+from rag.text.markers import MARKER
 from rag.text.normalize import matching_form
 
 _THOUSANDS = re.compile(r"(?<=\d)[,，](?=\d{3}(?!\d))")

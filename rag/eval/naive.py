@@ -33,7 +33,8 @@ from pathlib import Path
 from langchain_core.documents import Document
 
 from rag.errors import RagError
-from rag.answer.answerer import _LLM_REFUSAL, Answerer
+from rag.answer.answerer import Answerer
+from rag.answer.refusals import LLM_REFUSAL, not_found
 from rag.answer.citations import resolve_citations
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.index.store import ReportIndex
@@ -185,9 +186,11 @@ class NaivePipeline:
         analysis = snap.analyzer.run(question)
         answer = ExtractiveAnswerer(snap.keywords).run(analysis, analysis.terms, passages)
         if answer.refused:
-            return AnswerResult(question, Answerer._not_found(analysis), True, [], passages, "extractive")
+            return AnswerResult(question=question, answer=not_found(analysis.language), refused=True,
+                                citations=[], contexts=passages, mode="extractive")
         text, citations = resolve_citations("\n".join(answer.lines), passages)
-        return AnswerResult(question, text, False, citations, passages, "extractive")
+        return AnswerResult(question=question, answer=text, refused=False,
+                            citations=citations, contexts=passages, mode="extractive")
 
     def _llm(self, question: str, passages: list[Passage]) -> AnswerResult:
         chat_model = self.answerer.chat_model
@@ -200,8 +203,9 @@ class NaivePipeline:
             self._chain = ChatPromptTemplate.from_template(TUTORIAL_PROMPT) | chat_model | StrOutputParser()
         answer = self._chain.invoke({"question": question,
                                      "context": "\n\n".join(p.text for p in passages)}).strip()
-        refused = bool(_DONT_KNOW.search(answer) or _LLM_REFUSAL.search(answer))
+        refused = bool(_DONT_KNOW.search(answer) or LLM_REFUSAL.search(answer))
         citations = [] if refused else [
             Citation(n=n, doc_id=p.doc_id, region=p.region, year=p.year, title=p.title, section=p.section,
                      text=p.text, source=p.source, chunk_id=p.id) for n, p in enumerate(passages, start=1)]
-        return AnswerResult(question, answer, refused, citations, passages, "llm")
+        return AnswerResult(question=question, answer=answer, refused=refused,
+                            citations=citations, contexts=passages, mode="llm")

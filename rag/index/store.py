@@ -240,6 +240,14 @@ class ReportIndex:
                 for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(docs, key=lambda d: d.metadata["chunk_index"])
 
+    def chunks_by_id(self, ids: list[str]) -> list[Document]:
+        """The chunks with these ids (those still stored), in the order Chroma returns them."""
+        if not ids:
+            return []
+        got = self.collection.get(ids=ids, include=["documents", "metadatas"])
+        return [Document(page_content=t, metadata=m, id=i)
+                for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
+
     def figures(self, report: ReportRecord, include_embeddings: bool = False) -> list[tuple[Figure, dict]]:
         """The figures of a report's committed version: (figure, metadata) pairs in reading order."""
         got = self.figures_collection.get(

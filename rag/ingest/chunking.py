@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from rag.text.normalize import matching_form
+from rag.text.sentences import sentence_spans
 from rag.text.tokens import count_tokens
 
 _CN_NUM = "一二三四五六七八九十百零〇"
@@ -29,7 +30,6 @@ HEADING_LEVELS = [
 HEADING = re.compile("|".join(p.pattern for _, p in HEADING_LEVELS))
 PROGRESS_EVERY = 100_000  # characters between progress calls
 _ITEM = re.compile(rf"^(其)?[{_CN_NUM}]+是")  # 一是… 二是…: a good place to start a chunk
-_SENTENCE = re.compile(r"[^。！？；!?;\n]*(?:[。！？；!?;]+[”’」』)）]*|\n|$)")
 _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]|$)")
 _HEADING_MAX_CHARS = 60
 
@@ -144,12 +144,8 @@ class Chunker:
                 if head_end > line_start:
                     pieces.append(_Piece(line_start, head_end, self.count(text[line_start:head_end]), level))
                     body_from = head_end
-            for m in _SENTENCE.finditer(text, body_from, line_end):
-                s, e = m.start(), m.end()
-                while s < e and text[s] in " \t":
-                    s += 1
-                if s >= e or not text[s:e].strip():
-                    continue
+            for s, e in sentence_spans(text[body_from:line_end]):
+                s, e = body_from + s, body_from + e
                 item = bool(_ITEM.match(matching_form(text[s:s + 4])))
                 tokens = self.count(text[s:e])
                 if tokens > self.max_tokens:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from rag.ingest.loaders import LoadedDocument
+from rag.text.sentences import sentence_pieces
 from rag.text.normalize import matching_form, normalise_stored
 
 # A line matching any of these is debris wherever it appears.
@@ -87,9 +88,6 @@ _INSTRUCTION = re.compile("|".join((
     r"\byou\s+are\s+now\b",
     r"\b(new|system)\s+(instructions?|prompt)\s*:",
 )), re.IGNORECASE)
-# Sentence ends: Chinese and ! ?, and a full stop not followed by a letter or digit (so that
-# 146.57% and e.g. stay whole), each with a closing quote that follows it.
-_SENTENCE_END = re.compile(r"([。!?！？]+|\.(?![0-9A-Za-z.]))[”」』\"]?")
 
 
 def without_instructions(line: str, form: str | None = None) -> tuple[str, list[str]]:
@@ -101,10 +99,8 @@ def without_instructions(line: str, form: str | None = None) -> tuple[str, list[
     """
     if not _INSTRUCTION.search(matching_form(line) if form is None else form):
         return line, []
-    ends = [m.end() for m in _SENTENCE_END.finditer(line)]
     kept, found = [], []
-    for start, end in zip([0] + ends, ends + [len(line)]):
-        sentence = line[start:end]
+    for sentence in sentence_pieces(line):
         if _INSTRUCTION.search(matching_form(sentence)):
             found.append(sentence.strip())
         else:

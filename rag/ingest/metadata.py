@@ -16,11 +16,9 @@ from pathlib import Path
 
 from rag.text.places import Gazetteer, PlaceMention
 from rag.text.normalize import arabic_years, detect_script, matching_form
+from rag.text.years import DATE_CN, DATE_ISO, YEAR, YEAR_NIAN, years_before_nian
 
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年")
 _TITLE_WORDS = re.compile(r"(报告|情况|工作|总结|年度|年报|法治政府|依法行政)")
-_DATE_CN = re.compile(r"((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
-_DATE_ISO = re.compile(r"((?:19|20)\d{2})[-/.](\d{1,2})[-/.](\d{1,2})")
 _SIGNATURE_ORG = re.compile(r"(人民政府|委员会|政府办公室|办公厅|办公室|司法局|市委|县委|区委|省委|法治政府建设.*办公室)$")
 _PUBLISHER_FIELD = re.compile(r"(?:信息来源|来源|发文机关)\s*[:：]\s*(\S+)")
 # Words that follow a place name when the report speaks about that place itself.
@@ -61,7 +59,7 @@ def _find_title(lines: list[str]) -> str | None:
     for line in lines[:6]:
         form = matching_form(line)
         if 8 <= len(form) <= 60 and _TITLE_WORDS.search(form) and not form.endswith(("。", "；", ";")):
-            if _YEAR.search(arabic_years(form)) or "报告" in form or "情况" in form:
+            if YEAR_NIAN.search(arabic_years(form)) or "报告" in form or "情况" in form:
                 return line.strip()
     return None
 
@@ -74,7 +72,7 @@ def _signature(lines: list[str]) -> tuple[list[str], str | None]:
         form = arabic_years(matching_form(line))
         if len(form) > 60:
             break
-        m = _DATE_CN.fullmatch(form.replace(" ", "")) or _DATE_ISO.fullmatch(form.replace(" ", ""))
+        m = DATE_CN.fullmatch(form.replace(" ", "")) or DATE_ISO.fullmatch(form.replace(" ", ""))
         if m and date is None:
             date = f"{int(m.group(1)):04d}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
             continue
@@ -166,18 +164,18 @@ def detect_metadata(text: str, path: str | Path, info_lines: list[str] | None = 
 
     # --- year ---
     for clue, clue_text in (("title", title_form), ("opening", opening[:60])):
-        m = _YEAR.search(clue_text)
+        m = YEAR_NIAN.search(clue_text)
         if m:
             meta.year, meta.evidence["year"] = int(m.group(1)), clue
             break
     if meta.year is None and sig_date:
         meta.year, meta.evidence["year"] = int(sig_date[:4]) - 1, "signature date"
     if meta.year is None:
-        years = Counter(int(y) for y in _YEAR.findall(form))
+        years = Counter(years_before_nian(form))
         if years:
             meta.year, meta.evidence["year"] = years.most_common(1)[0][0], "body"
     if meta.year is None:
-        m = re.search(r"(?<!\d)((?:19|20)\d{2})(?!\d)", name_form)
+        m = YEAR.search(name_form)
         if m:
             meta.year, meta.evidence["year"] = int(m.group(1)), "file name"
 
@@ -197,7 +195,7 @@ def detect_metadata(text: str, path: str | Path, info_lines: list[str] | None = 
     if sig_date:
         meta.date = sig_date
     else:
-        m = _DATE_ISO.search(info_form)
+        m = DATE_ISO.search(info_form)
         if m:
             meta.date = f"{int(m.group(1)):04d}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
 

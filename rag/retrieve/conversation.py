@@ -18,7 +18,8 @@ import re
 from typing import Callable
 
 from rag.index.keywords import question_terms
-from rag.retrieve.query import _YEAR, QueryAnalysis, QueryAnalyzer
+from rag.retrieve.query import QueryAnalysis, QueryAnalyzer
+from rag.text.years import QUESTION_YEAR
 
 # Words that only make a follow-up ("那…呢", "what about …"), not a topic.
 _FOLLOW_UP = re.compile(r"^(那么?|那个|还有|再看看?|换成|and|what about|how about)\s*|(呢|怎么样|如何|情况)?[?？。.!！]*$")
@@ -73,14 +74,14 @@ class FollowUpRewriter:
                 text = "和".join(places) + text
         if new.years:
             years = "和".join(str(y) for y in new.years)
-            if _YEAR.search(text):
+            if QUESTION_YEAR.search(text):
                 seen = []
 
                 def swap(match: re.Match) -> str:
                     seen.append(match)
                     return years if len(seen) == 1 else ""
 
-                text = _YEAR.sub(swap, text)
+                text = QUESTION_YEAR.sub(swap, text)
             else:
                 insert = text.index("和".join(places)) + len("和".join(places)) if places else 0
                 text = text[:insert] + f"{years}年" + text[insert:]

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from rag.text.glossary import english_to_chinese
-from rag.types import ReportRecord
+from rag.types import Language, ReportRecord, Scope
 from rag.index.keywords import question_terms
 from rag.text.places import Gazetteer, short_name
 from rag.text.normalize import arabic_years, matching_form
+from rag.text.years import QUESTION_YEAR, years_in_question
 
 # Words that make a question about every report rather than the ones it names.
 _ALL_SCOPE = re.compile(
@@ -31,7 +32,6 @@ _ASKS_FIGURE = re.compile(r"多少|几(件|个|次|人|项|家|起|名|场|所|�
                           r"|(件|人|次|个|家|项|户)数|数目"
                           r"|\bhow (many|much)\b|\bwhat (percentage|share|proportion|rate|number)\b|\brate\b"
                           r"|\bnumber of\b|\bpercent")
-_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?![\d.%])(?!\s*(?:件|个|人|次|万|亿|元|起|项|家|名))")
 _WORD = re.compile(r"[a-z]+")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 # Where a phrase offered as an alternative starts or ends.
@@ -114,10 +114,10 @@ class QueryAnalysis:
 
     question: str
     normalised: str
-    language: str = "zh"
+    language: Language = "zh"
     regions: list[str] = field(default_factory=list)
     years: list[int] = field(default_factory=list)
-    scope: str = "any"
+    scope: Scope = "any"
     comparative: bool = False
     asks_figure: bool = False
     missing_regions: list[str] = field(default_factory=list)
@@ -211,7 +211,7 @@ class QueryAnalyzer:
         topic = list(normalised)
         for start, end in spans:
             topic[start:end] = " " * (end - start)
-        analysis.topic = _YEAR.sub(" ", "".join(topic))
+        analysis.topic = QUESTION_YEAR.sub(" ", "".join(topic))
         if analysis.language == "en":
             # Chinese the question quotes ("八五" plan) counts as much as the glossary's terms.
             analysis.terms = list(dict.fromkeys(question_terms(english_to_chinese(analysis.topic))
@@ -221,7 +221,7 @@ class QueryAnalyzer:
         analysis.alternatives = alternatives(analysis.topic, analysis.terms)
         analysis.regions = named
         analysis.missing_regions = outside
-        analysis.years = sorted({int(y) for y in _YEAR.findall(normalised)})
+        analysis.years = years_in_question(normalised)
         analysis.comparative = bool(_COMPARE.search(normalised)) or len(named) > 1
         analysis.asks_figure = bool(_ASKS_FIGURE.search(normalised))
 

@@ -19,6 +19,9 @@ import re
 from dataclasses import asdict, dataclass
 
 from rag.text.normalize import matching_form
+from rag.text.markers import MARKER
+from rag.text.sentences import sentence_spans
+from rag.text.years import is_year
 
 # Bump when extraction changes: stored figures of an older version are extracted again.
 FIGURES_VERSION = 3
@@ -83,6 +86,10 @@ class Figure:
     clause: str = ""
     start: int = 0
     end: int = 0
+
+    @property
+    def percent(self) -> bool:
+        return self.unit == "%"
 
     @property
     def approximate(self) -> bool:
@@ -168,16 +175,6 @@ def _metric_before(clause_text: str) -> str:
     return text
 
 
-def _sentences(text: str) -> list[tuple[int, int]]:
-    spans, start = [], 0
-    for match in re.finditer(r"[。！？!?；;\n]", text):
-        spans.append((start, match.end()))
-        start = match.end()
-    if start < len(text):
-        spans.append((start, len(text)))
-    return spans
-
-
 def extract_figures(text: str) -> list[Figure]:
     """Every figure in ``text`` (a chunk), with its metric, value, unit and qualifiers.
 
@@ -189,7 +186,7 @@ def extract_figures(text: str) -> list[Figure]:
     if len(form) != len(text):  # NFKC changed the length (rare ligatures): offsets from the form
         text = form
     figures: list[Figure] = []
-    for s_start, s_end in _sentences(form):
+    for s_start, s_end in sentence_spans(form):
         sentence = form[s_start:s_end]
         last_end, last_metric = 0, ""
         for match in FIGURE.finditer(sentence):
@@ -226,3 +223,36 @@ def extract_figures(text: str) -> list[Figure]:
                                   start=s_start + match.start(), end=s_start + match.end()))
             last_end, last_metric = match.end(), metric or last_metric
     return figures
+
+
+# The loose reading, for checking what an answer states: any number, with an optional 万/亿 and
+# % sign, as written by a model in any language. Chinese-numeral years were made Arabic by the
+# matching form.
+_LOOSE = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(万|亿)?\s*(%|％)?")
+# Dates (12月31日, 1月) are not figures: reports write "截至年底" where a model writes a date.
+_DATE = re.compile(r"\d{1,2}月(\d{1,2}[日号])?|\d{1,2}[日号]")
+_LOOSE_MULTIPLIER = {"万": 1e4, "亿": 1e8, None: 1.0}
+
+
+def stated_figures(text: str) -> list[Figure]:
+    """Every number a text states, as values (``1.26万`` -> 12600, unit ``%`` or '').
+
+    Unlike ``extract_figures`` no unit or metric is needed: this is how an answer's figures are
+    checked against its passages. Years (2024), dates and ``[n]`` markers are skipped.
+    """
+    text = _DATE.sub(" ", MARKER.sub(" ", matching_form(text)))
+    found = []
+    for m in _LOOSE.finditer(text):
+        whole, decimals, multiplier, percent = m.groups()
+        number = whole.replace(",", "") + (decimals or "")
+        if is_year(number) and not multiplier and not percent:
+            continue
+        found.append(Figure(metric="", value=float(number) * _LOOSE_MULTIPLIER[multiplier],
+                            unit="%" if percent else "", text=m.group().strip()))
+    return found
+
+
+def same_value(figure: Figure, sources: list[Figure]) -> bool:
+    """Whether a figure equals one of the sources by value (a percentage only a percentage)."""
+    return any(abs(figure.value - s.value) <= 1e-6 * max(1.0, abs(s.value)) and figure.percent == s.percent
+               for s in sources)

@@ -1,0 +1,86 @@
+"""Refusals and the question's own checks: what the answerer says when it cannot answer.
+
+Wording lives here, in both languages: a refusal without retrieval when the question names
+only places or years that are not indexed, the refusal when no passage supports an answer, the
+note for named places that are missing, and the check of the question itself.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from rag.answer.notes import Note
+from rag.retrieve.query import QueryAnalysis, QueryAnalyzer
+from rag.types import AnswerResult
+
+MAX_QUESTION_CHARS = 1000
+_ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
+# What a model writes when the passages do not hold the answer.
+LLM_REFUSAL = re.compile(r"未提及|没有提及|未提到|没有提到|无法回答|未找到|没有找到|不包含|没有相关|并未|"
+                         r"not (mentioned|stated|provided|given)|(do|does|did) not (mention|say|state|contain|include|provide|give)|no information",
+                         re.IGNORECASE)
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked as given (empty, too long)."""
+
+
+def clean_question(question: str) -> str:
+    """The question as the pipeline reads it: pasted debris removed, checked.
+
+    Raises:
+        QuestionError: it is not text, is empty, or is longer than ``MAX_QUESTION_CHARS``.
+    """
+    if question is not None and not isinstance(question, str):
+        raise QuestionError(f"the question must be text, got {type(question).__name__}")
+    # Pasted questions carry terminal colour codes, zero-width and control characters, and
+    # web-page spaces (U+00A0, U+3000): spaces stay spaces, the rest goes.
+    question = _ANSI_ESCAPE.sub("", question or "")
+    question = "".join(" " if ch.isspace() else ch for ch in question
+                       if ch.isspace() or unicodedata.category(ch)[0] != "C")
+    question = re.sub(r" {2,}", " ", question).strip()
+    if not question:
+        raise QuestionError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+    return question
+
+
+def join_names(names: list[str], language: str) -> str:
+    return ", ".join(names) if language == "en" else "、".join(names)
+
+
+def refuse_unindexed(analysis: QueryAnalysis, analyzer: QueryAnalyzer, mode: str,
+                     regions: list[str] | None, years: list[int] | None) -> AnswerResult | None:
+    """A refusal without retrieval when the question names only places or years not indexed."""
+    if regions or years or not analysis.refusal_reason:
+        return None
+    en = analysis.language == "en"
+    available = analyzer.describe_reports(analysis.language)
+    if analysis.refusal_reason == "region":
+        places = join_names(analysis.missing_regions, analysis.language)
+        text = (f"The index has no report for {places}, so this cannot be answered. Reports available: {available}."
+                if en else f"库中没有{places}的报告，无法回答。现有报告：{available}。")
+    else:
+        places = join_names(analysis.regions, analysis.language) if analysis.regions else ""
+        year_list = join_names([str(y) for y in analysis.missing_years], analysis.language)
+        text = (f"The index has no {year_list} report{' for ' + places if places else ''}, so this cannot be "
+                f"answered. Reports available: {available}." if en
+                else f"库中没有{places}{year_list}年的报告，无法回答。现有报告：{available}。")
+    return AnswerResult(question=analysis.question, answer=text, refused=True,
+                        citations=[], contexts=[], mode=mode)
+
+
+def missing_places_note(analysis: QueryAnalysis) -> Note:
+    """The note for places the question names that no indexed report covers."""
+    places = join_names(analysis.missing_regions, analysis.language)
+    years = f"（{join_names([str(y) for y in analysis.filter_years], 'zh')}年）" if analysis.filter_years else ""
+    return Note("missing_places", places=places, years=years)
+
+
+def not_found(language: str) -> str:
+    """The refusal when no retrieved passage answers the question."""
+    if language == "en":
+        return "The reports do not mention this (no passage in the indexed reports answers the question)."
+    return "报告中未提及该问题所问的内容（检索到的报告段落均不包含答案）。"
