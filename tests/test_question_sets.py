@@ -28,8 +28,12 @@ QUESTIONS_DIR = ROOT / "eval" / "questions"
 REPORTS = ROOT / "data" / "reports"
 QUESTION_FILES = sorted(QUESTIONS_DIR.glob("*.jsonl"))
 PROJECT_SET = QUESTIONS_DIR / "project.jsonl"
+ANALYST_SET = QUESTIONS_DIR / "analyst.jsonl"
 
-KINDS = {"fact", "list", "compare", "unanswerable"}
+KINDS = {"fact", "list", "compare", "summary", "unanswerable"}
+# The analyst set labels each question with what it exercises (its "category").
+CATEGORY_MINIMUM = {"paraphrase": 30, "arithmetic": 30, "ranking": 20, "list": 20, "summary": 25,
+                    "trap": 20, "lookup": 15}
 REQUIRED = {"id": str, "question": str, "kind": str, "answerable": bool, "must_include": list,
             "evidence": list, "regions": list}
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
@@ -167,7 +171,12 @@ def test_expected_answers_are_in_the_reports(question_file, reports):
         if not (q["answerable"] and q["evidence"]):
             continue
         text = "\n".join(r.text for r in _region_reports(q, reports))
-        ok, missed = matches_all_groups(text, q["must_include"])
+        groups = q["must_include"]
+        if "calc" in q:
+            # A computed answer (a sum, a share...) is not in the reports; its inputs are checked
+            # by test_computed_answers_follow_from_the_reports instead.
+            groups = [g for g in groups if q["calc"]["value"] not in g]
+        ok, missed = matches_all_groups(text, groups)
         assert ok, f"{_where(path, q)}: must_include groups not found in the reports of {q['regions']}: {missed}"
 
 
@@ -175,13 +184,76 @@ def test_project_set_size_and_mix():
     questions = _load(PROJECT_SET)
     kinds = Counter(q["kind"] for q in questions)
     assert len(questions) >= 120, f"only {len(questions)} questions"
-    assert set(kinds) == KINDS, f"kinds present: {dict(kinds)}"
+    assert {"fact", "compare", "list", "unanswerable"} <= set(kinds), f"kinds present: {dict(kinds)}"
     minimum = {"fact": 50, "compare": 25, "list": 15, "unanswerable": 20}
     assert all(kinds[k] >= n for k, n in minimum.items()), f"kinds: {dict(kinds)}, need {minimum}"
     traditional = [q["id"] for q in questions if detect_script(q["question"]) == "zh-Hant"]
     english = [q["id"] for q in questions if _is_english(q["question"])]
     assert len(traditional) >= 10, f"traditional-character questions: {traditional}"
     assert len(english) >= 10, f"English questions: {english}"
+
+
+_SAFE_EXPR = re.compile(r"^[0-9+\-*/(). ]+$")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_VALUE = re.compile(r"^约?(-?\d+(?:\.\d+)?)(%|[^\d]*)$")
+
+
+def _calc_value(value: str) -> tuple[float, float]:
+    """The number a calc value states, and half its last shown digit (the rounding tolerance)."""
+    m = _VALUE.match(value.replace(",", "").strip())
+    assert m, f"calc value {value!r} is not a number with an optional % or unit"
+    number = m.group(1)
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    return float(number), 0.5 * 10 ** -decimals
+
+
+def test_computed_answers_follow_from_the_reports(question_file, reports):
+    path, questions = question_file
+    for q in questions:
+        if "calc" not in q:
+            continue
+        where = _where(path, q)
+        calc = q["calc"]
+        assert isinstance(calc, dict) and isinstance(calc.get("expr"), str) and isinstance(calc.get("value"), str), \
+            f"{where}: calc needs a string expr and value"
+        expr = calc["expr"]
+        assert _SAFE_EXPR.match(expr), f"{where}: calc expr may hold only numbers, + - * / ( ) and spaces: {expr!r}"
+        own = [r.text for r in _region_reports(q, reports)]
+        assert own, f"{where}: no report for {q['regions']}"
+        for number in _NUMBER.findall(expr):
+            assert any(contains(text, number) for text in own), \
+                f"{where}: {number} in calc expr is not stated in the reports of {q['regions']}"
+        result = eval(expr, {"__builtins__": {}}, {})  # safe: the regex above admits arithmetic only
+        expected, tolerance = _calc_value(calc["value"])
+        assert abs(result - expected) <= tolerance + 1e-9, \
+            f"{where}: {expr} = {result}, but the expected value is {calc['value']!r}"
+        assert any(calc["value"] in group for group in q["must_include"]), \
+            f"{where}: the calc value {calc['value']!r} should be a must_include alternative"
+
+
+def test_analyst_set_size_and_mix():
+    questions = _load(ANALYST_SET)
+    assert len(questions) >= 160, f"only {len(questions)} questions"
+    categories = Counter(q.get("category") for q in questions)
+    unknown = [q["id"] for q in questions if q.get("category") not in CATEGORY_MINIMUM]
+    assert not unknown, f"questions without a known category: {unknown}"
+    short = {c: categories[c] for c, n in CATEGORY_MINIMUM.items() if categories[c] < n}
+    assert not short, f"categories below their minimum {CATEGORY_MINIMUM}: {short}"
+    assert all(q["kind"] == "summary" for q in questions if q["category"] == "summary"), \
+        "summary-category questions should have kind summary"
+    traps = [q for q in questions if q["category"] == "trap"]
+    assert sum(not q["answerable"] for q in traps) >= 15, "too few unanswerable traps"
+    traditional = [q["id"] for q in questions if detect_script(q["question"]) == "zh-Hant"]
+    english = [q["id"] for q in questions if _is_english(q["question"])]
+    assert len(traditional) >= 8, f"traditional-character questions: {traditional}"
+    assert len(english) >= 8, f"English questions: {english}"
+
+
+def test_calc_value_parsing():
+    assert _calc_value("28.5%") == (28.5, 0.05)
+    assert _calc_value("2746") == (2746.0, 0.5)
+    assert _calc_value("35倍") == (35.0, 0.5)
+    assert not _SAFE_EXPR.match("__import__('os')")
 
 
 def test_language_detection_helpers():
