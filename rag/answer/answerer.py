@@ -6,7 +6,8 @@ It orchestrates named steps, each in its own module:
 2. query analysis (``rag.retrieve.query``), then ``refusals.refuse_unindexed`` when it names only
    places or years that are not indexed;
 3. hybrid retrieval (``rag.retrieve.hybrid``);
-4. the answer path: ``table_answer`` for a figure compared across reports; otherwise the
+4. the answer path: ``summary`` for what a report's part or section says as a whole;
+   ``table_answer`` for a figure compared across reports; otherwise the
    ``extractive`` answer, which ``llm_answer.LLMAnswer`` may replace in LLM mode when the model's
    answer passes its checks (``llm_checks``, grounding);
 5. citations resolved to the passages the answer cites.
@@ -27,7 +28,8 @@ from rag.answer.llm_answer import LLM_PASSAGES, MODEL_STOPPED_NOTE, LLMAnswer  #
 from rag.answer.notes import Note
 from rag.answer.refusals import (MAX_QUESTION_CHARS, QuestionError, clean_question,  # noqa: F401 - re-exported
                                  missing_places_note, not_found, refuse_unindexed)
-from rag.answer.table_answer import comparison_table, table_answer
+from rag.answer.summary import SummaryAnswer, asks_summary
+from rag.answer.table_answer import comparison_table, reports_in_scope, table_answer
 from rag.index.keywords import KeywordIndex
 from rag.models.chat import DEFAULT_LLM_TIMEOUT_S, ChatModelUnavailable
 from rag.models.chat import llm_timeout as rag_llm_timeout
@@ -133,6 +135,12 @@ class Answerer:
     def _answer(self, question: str, analysis: QueryAnalysis, passages: list[Passage], snap, mode: Mode,
                 regions: list[str] | None, years: list[int] | None) -> Iterator[str]:
         """The answer path for the question: yields text, returns the result."""
+        if asks_summary(analysis):
+            summary = SummaryAnswer(self.retriever.index, snap.keywords).run(
+                question, analysis, reports_in_scope(snap.reports, analysis, regions, years), mode)
+            if summary is not None:
+                yield summary.answer
+                return summary
         table = comparison_table(self.retriever.index, snap.keywords, analysis, snap.reports, regions, years)
         if table is not None:
             result = table_answer(question, analysis, passages, table, mode, snap.keywords, self.retriever.index)

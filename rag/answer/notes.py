@@ -36,6 +36,8 @@ WORDING: dict[str, tuple[str, str]] = {
                           "已删去引用段落不支持的句子：{figures}"),
     "comparison_table": ("comparison answered from the figures table; the conclusion is computed from the values",
                          "对比由各地数字计算得出"),
+    "section_summary": ("answered from the report's part or section as a whole: its points, in the report's words",
+                        "按报告的相应部分整体作答：列出其要点，均为报告原文"),
     # Shown in Chinese in both languages since it was written; kept so.
     "missing_places": ("库中没有{places}{years}的报告，只回答了其余地区",
                        "库中没有{places}{years}的报告，只回答了其余地区"),

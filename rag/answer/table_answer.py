@@ -25,12 +25,19 @@ def comparison_table(index: ReportIndex, keywords: KeywordIndex, analysis: Query
     places = resolve_regions(regions) if regions else list(analysis.regions)
     if not analysis.asks_figure or not (analysis.scope in ("several", "all") or len(places) > 1):
         return None
+    return ComparisonBuilder(index, keywords).run(analysis, reports_in_scope(reports, analysis, regions, years))
+
+
+def reports_in_scope(reports: list[ReportRecord], analysis: QueryAnalysis, regions: list[str] | None,
+                     years: list[int] | None) -> list[ReportRecord]:
+    """The reports a question is about: its places (or the filters'), in the order it names them."""
+    places = resolve_regions(regions) if regions else list(analysis.regions)
     wanted_years = [int(y) for y in years] if years else list(analysis.filter_years)
     chosen = [r for r in reports if r.region and (not places or r.region in places)
               and (not wanted_years or r.year in wanted_years)]
     order = {place: i for i, place in enumerate(places)}
     chosen.sort(key=lambda r: (order.get(r.region, len(order)), r.region, r.year or 0))
-    return ComparisonBuilder(index, keywords).run(analysis, chosen)
+    return chosen
 
 
 def _row_parts(table: ComparisonTable, said: dict, pool: list[Passage]) -> list[list[tuple[str, str]]]:

@@ -40,6 +40,7 @@ class Question:
     evidence: list[str] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
     years: list[int] = field(default_factory=list)
+    category: str = ""  # what an analyst asks (analyst set: lookup, paraphrase, arithmetic, ...); optional
 
 
 def load_questions(path: str | Path) -> list[Question]:
@@ -76,7 +77,7 @@ def load_questions(path: str | Path) -> list[Question]:
                                   must_include=[[str(a) for a in g if str(a).strip()] for g in groups if g],
                                   evidence=[str(e) for e in _as_list(row.get("evidence")) if str(e).strip()],
                                   regions=[str(r) for r in _as_list(row.get("regions"))],
-                                  years=years))
+                                  years=years, category=str(row.get("category") or "")))
     return questions
 
 
@@ -179,6 +180,10 @@ def metrics(questions: list[Question], results: list[dict]) -> dict:
     for kind in sorted({q.kind for q in questions}, key=lambda k: (KINDS.index(k) if k in KINDS else 9, k)):
         rows = [r for q, r in zip(questions, results) if q.kind == kind]
         by_kind[kind] = {"n": len(rows), "accuracy": _mean(float(r["correct"]) for r in rows)}
+    by_category = {}
+    for category in sorted({q.category for q in questions if q.category}):
+        rows = [r for q, r in zip(questions, results) if q.category == category]
+        by_category[category] = {"n": len(rows), "accuracy": _mean(float(r["correct"]) for r in rows)}
     with_evidence = [r for r in results if "evidence_recall@1" in r]
     refused_right = sum(1 for q, r in zip(questions, results) if r.get("refused") and not q.answerable)
     refused_all = sum(1 for r in results if r.get("refused"))
@@ -188,6 +193,7 @@ def metrics(questions: list[Question], results: list[dict]) -> dict:
         "n": len(results),
         "accuracy": _mean(float(r["correct"]) for r in results),
         "by_kind": by_kind,
+        "by_category": by_category,
         "evidence_recall": {f"@{k}": _mean(r[f"evidence_recall@{k}"] for r in with_evidence) for k in RECALL_AT},
         "citation_recall": _mean(r["citation_recall"] for r in with_evidence if not r.get("refused")),
         "citation_precision": _mean(r["citation_precision"] for r in results if "citation_precision" in r),
@@ -221,6 +227,8 @@ def run_questions(questions: list[Question], answer: Callable[[Question], dict],
             result = {"id": question.id, "question": question.question, "answer": "", "refused": False,
                       "citations": [], "contexts": [], "error": f"{type(exc).__name__}: {exc}"}
         result = {**result, "id": question.id, "kind": question.kind, "answerable": question.answerable}
+        if question.category:
+            result["category"] = question.category
         result.update(score(question, result))
         if result.get("error"):
             result["failure"] = result["error"]
@@ -236,6 +244,8 @@ def format_metrics(m: dict) -> str:
     lines = [f"questions: {m['n']}   accuracy: {pct(m['accuracy'])}"]
     for kind, row in m["by_kind"].items():
         lines.append(f"  {kind:<13} n={row['n']:<4} accuracy {pct(row['accuracy'])}")
+    for category, row in m.get("by_category", {}).items():
+        lines.append(f"  [{category}]{' ' * max(1, 11 - len(category))}n={row['n']:<4} accuracy {pct(row['accuracy'])}")
     recall = "  ".join(f"{k} {pct(v)}" for k, v in m["evidence_recall"].items())
     lines.append(f"evidence recall  {recall}")
     lines.append(f"citation recall {pct(m['citation_recall'])}   citation precision {pct(m['citation_precision'])}")
@@ -320,7 +330,8 @@ def questions_from_results(rows: list[dict]) -> list[Question]:
     for row in rows:
         kind = str(row.get("kind") or "fact")
         questions.append(Question(id=str(row["id"]), question=str(row.get("question", "")), kind=kind,
-                                  answerable=_flag(row.get("answerable", kind != "unanswerable"))))
+                                  answerable=_flag(row.get("answerable", kind != "unanswerable")),
+                                  category=str(row.get("category") or "")))
     return questions
 
 
@@ -329,6 +340,8 @@ def flat_metrics(m: dict) -> dict[str, float | None]:
     row: dict[str, float | None] = {"accuracy": m.get("accuracy")}
     for kind, values in m.get("by_kind", {}).items():
         row[f"accuracy {kind}"] = values.get("accuracy")
+    for category, values in m.get("by_category", {}).items():
+        row[f"accuracy [{category}]"] = values.get("accuracy")
     for k, value in m.get("evidence_recall", {}).items():
         row[f"evidence recall{k}"] = value
     for name in ("citation_recall", "citation_precision", "refusal_precision", "refusal_recall",

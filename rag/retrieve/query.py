@@ -18,6 +18,8 @@ from rag.types import Language, ReportRecord, Scope
 from rag.index.keywords import question_terms
 from rag.text.places import Gazetteer, short_name
 from rag.text.normalize import arabic_years, matching_form
+from rag.text.parts import ReportParts
+from rag.text.synonyms import Synonyms
 from rag.text.years import QUESTION_YEAR, years_in_question
 
 # Words that make a question about every report rather than the ones it names.
@@ -212,13 +214,19 @@ class QueryAnalyzer:
         for start, end in spans:
             topic[start:end] = " " * (end - start)
         analysis.topic = QUESTION_YEAR.sub(" ", "".join(topic))
+        either: list[list[list[str]]] = []
         if analysis.language == "en":
             # Chinese the question quotes ("八五" plan) counts as much as the glossary's terms.
             analysis.terms = list(dict.fromkeys(question_terms(english_to_chinese(analysis.topic))
                                                 + question_terms(" ".join(_HAN_RUN.findall(analysis.topic)))))
         else:
+            # Everyday words read as the reports' terms (案子 -> 案件); see rag/text/data/synonyms.toml.
+            analysis.topic, either = Synonyms.default().rewrite(analysis.topic)
             analysis.terms = question_terms(analysis.topic)
         analysis.alternatives = alternatives(analysis.topic, analysis.terms)
+        if analysis.language != "en" and either:
+            analysis.terms += [t for group in either for option in group for t in option if t not in analysis.terms]
+            analysis.alternatives += either
         analysis.regions = named
         analysis.missing_regions = outside
         analysis.years = years_in_question(normalised)
@@ -318,8 +326,12 @@ class QueryAnalyzer:
             return
         regions = analysis.regions or list(self._years_of)
         available = set().union(*(self._years_of.get(r, set()) for r in regions)) if regions else set()
-        analysis.filter_years = [y for y in analysis.years if y in available]
-        analysis.missing_years = [y for y in analysis.years if y not in available]
+        years = list(analysis.years)
+        if ReportParts.default().asked(analysis.question) == "plans":
+            # "2025年的工作安排" is in the 2024 report: a report plans the year after its own.
+            years = [y - 1 if y not in available and y - 1 in available else y for y in years]
+        analysis.filter_years = list(dict.fromkeys(y for y in years if y in available))
+        analysis.missing_years = [y for y in years if y not in available]
         if analysis.regions and analysis.filter_years:
             # A named place without a report for any named year cannot be answered for it.
             uncovered = [r for r in analysis.regions

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATA = Path(__file__).with_name("data")
-FILES = ("glossary.toml", "stopwords.txt", "meta_words.txt", "light_verbs.txt", "thresholds.toml")
+FILES = ("glossary.toml", "stopwords.txt", "meta_words.txt", "light_verbs.txt", "thresholds.toml", "parts.toml",
+         "synonyms.toml")
 
 
 def _words(text: str) -> frozenset[str]:
@@ -32,6 +33,8 @@ class Lexicons:
         meta_words: words about the report rather than its content.
         light_verbs: interchangeable work verbs, weighed less.
         thresholds: section -> name -> value (``thresholds.toml``).
+        parts: the report parts' vocabulary (``parts.toml``, read by ``rag.text.parts``).
+        synonyms: report term -> the everyday words a question uses for it (``synonyms.toml``).
         fingerprints: file name -> the first 12 hex digits of its SHA-256.
         folder: where the files were read from (named in errors).
     """
@@ -41,6 +44,8 @@ class Lexicons:
     meta_words: frozenset[str]
     light_verbs: frozenset[str]
     thresholds: dict[str, dict[str, float]]
+    parts: dict
+    synonyms: dict[str, list[str]]
     fingerprints: dict[str, str]
     folder: Path = DATA
 
@@ -62,15 +67,20 @@ class Lexicons:
         try:
             glossary = tomllib.loads(texts["glossary.toml"])["glossary"]
             thresholds = tomllib.loads(texts["thresholds.toml"])
+            parts = tomllib.loads(texts["parts.toml"])
+            synonyms = tomllib.loads(texts["synonyms.toml"])["synonyms"]
         except (tomllib.TOMLDecodeError, KeyError) as exc:
-            raise Lexicons.DataError(f"{folder}: glossary.toml needs a [glossary] table and thresholds.toml "
-                                     f"must be valid TOML: {exc}") from exc
+            raise Lexicons.DataError(f"{folder}: glossary.toml needs a [glossary] table, synonyms.toml a [synonyms] "
+                                     f"table, and thresholds.toml and parts.toml must be valid TOML: {exc}") from exc
+        bad_synonyms = [k for k, v in synonyms.items() if not (isinstance(v, list) and all(isinstance(w, str) for w in v))]
+        if bad_synonyms:
+            raise Lexicons.DataError(f"{folder / 'synonyms.toml'}: entries must be a term -> a list of words: {bad_synonyms[:5]}")
         bad = [k for k, v in glossary.items() if not isinstance(v, str) or k != k.lower()]
         if bad:
             raise Lexicons.DataError(f"{folder / 'glossary.toml'}: entries must be lower-case English -> Chinese text: {bad[:5]}")
         return cls(glossary=glossary, stopwords=_words(texts["stopwords.txt"]),
                    meta_words=_words(texts["meta_words.txt"]), light_verbs=_words(texts["light_verbs.txt"]),
-                   thresholds=thresholds, fingerprints=fingerprints, folder=folder)
+                   thresholds=thresholds, parts=parts, synonyms=synonyms, fingerprints=fingerprints, folder=folder)
 
     def threshold(self, section: str, name: str) -> float:
         """Raises: Lexicons.DataError: the threshold is not in thresholds.toml."""
@@ -82,7 +92,8 @@ class Lexicons:
     def describe(self) -> dict:
         """What an evaluation run records: the thresholds, and each file's size and fingerprint."""
         sizes = {"glossary.toml": len(self.glossary), "stopwords.txt": len(self.stopwords),
-                 "meta_words.txt": len(self.meta_words), "light_verbs.txt": len(self.light_verbs)}
+                 "meta_words.txt": len(self.meta_words), "light_verbs.txt": len(self.light_verbs),
+                 "synonyms.toml": len(self.synonyms)}
         return {"thresholds": self.thresholds,
                 "files": {name: {"sha256": self.fingerprints[name], **({"entries": sizes[name]} if name in sizes else {})}
                           for name in FILES}}

@@ -1,0 +1,255 @@
+"""The section-summary path: what a report says in one of its parts (存在的不足, 下一步工作安排,
+第一责任人职责) or about one topic of its body (行政执法方面的做法), as a list of the part's
+points, each cited.
+
+A part is found by ``rag.text.parts`` over the report's paragraphs (rebuilt from its stored
+chunks, in reading order); a body topic by the heading that best matches the question, else by
+the items (一是… 二是…) that hold most of the question's terms. A point is an item's opening
+sentences. The answer never paraphrases: every point is the report's own text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from langchain_core.documents import Document
+
+from rag.answer.citations import resolve_citations
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.notes import Note
+from rag.index.keywords import KeywordIndex
+from rag.index.store import ReportIndex
+from rag.retrieve.query import QueryAnalysis
+from rag.text.normalize import matching_form
+from rag.text.parts import Paragraph, Part, ReportParts
+from rag.text.sentences import char_bigrams, split_sentences
+from rag.types import AnswerResult, Passage, ReportRecord
+
+# Items of a paragraph: 一是… 二是…, or a numbered lead (1. / (一) / 一、).
+_ITEM = re.compile(r"(?:^|(?<=[。；;:：]))\s*(?:其?[一二三四五六七八九十]+是|\d{1,2}[.、]|[(（][一二三四五六七八九十\d]+[)）])")
+_PART_QUESTIONS: tuple[Part, ...] = ("shortcomings", "suggestions", "plans")
+# Words every section holds: they say nothing about which one a question means.
+_GENERIC = frozenset({"法治", "政府", "建设", "法治政府", "工作", "方面", "情况", "主要", "报告", "取得", "成效", "开展"})
+
+
+class _Scorer:
+    """How much of the question's term weight a text holds (the extractive answer's coverage)."""
+
+    def __init__(self, keywords: KeywordIndex, terms: list[str], alternatives):
+        self.answerer = ExtractiveAnswerer(keywords)
+        self.weights = self.answerer.weights(terms)
+        self.alternatives = [g for g in alternatives if all(t in self.weights for o in g for t in o)]
+        self.bar = self.answerer.min_coverage
+
+    def score(self, form: str) -> float:
+        return self.answerer.coverage(form, self.weights, self.alternatives)[0] if self.weights else 0.0
+
+
+@dataclass
+class _Line:
+    text: str
+    chunk: Document
+    headings: tuple[str, ...]
+    is_heading: bool
+
+
+def asks_summary(analysis: QueryAnalysis, parts: ReportParts | None = None) -> bool:
+    """Whether the question asks what named reports say as a whole (not a figure, not a name list)."""
+    parts = parts or ReportParts.default()
+    return (not analysis.asks_figure and analysis.scope in ("one", "several")
+            and parts.asks_summary(analysis.question))
+
+
+class SummaryAnswer:
+    """Answer a section question from the report's part or section as a whole.
+
+    Args:
+        index: where the reports' chunks are read from.
+        keywords: the BM25 index (term weights for choosing items by their words).
+        parts: the parts' vocabulary.
+    """
+
+    def __init__(self, index: ReportIndex, keywords: KeywordIndex, parts: ReportParts | None = None):
+        self.index = index
+        self.keywords = keywords
+        self.parts = parts or ReportParts.default()
+        self.max_points = int(self.parts.limits.get("max_points", 8))
+        self.max_point_chars = int(self.parts.limits.get("max_point_chars", 160))
+        self.max_items_by_topic = int(self.parts.limits.get("max_items_by_topic", 6))
+        self.min_heading_match = float(self.parts.limits.get("min_heading_match", 0.34))
+
+    def run(self, question: str, analysis: QueryAnalysis, reports: list[ReportRecord], mode: str) -> AnswerResult | None:
+        """The points of each report in scope, or None when no part or section answers."""
+        asked = self.parts.asked(question)
+        blocks: list[tuple[ReportRecord, str, list[tuple[str, Document]]]] = []
+        for report in reports:
+            chunks = self.index.chunks(report.doc_id)
+            lines = self._lines(chunks)
+            chosen, label = self._choose(lines, asked, analysis)
+            points = self._points(chosen, chunks, label)
+            if points:
+                blocks.append((report, label, points))
+        if not blocks:
+            return None
+        return self._render(question, analysis, blocks, mode)
+
+    # --- the report's paragraphs ---------------------------------------------------------
+
+    @staticmethod
+    def _lines(chunks: list[Document]) -> list[_Line]:
+        """The report's paragraphs in reading order, each with the chunk holding its start and its
+        headings. Chunks overlap by a sentence: the text is rebuilt from their offsets first, so a
+        paragraph that runs over two chunks is read once."""
+        spans = [(int(c.metadata.get("char_start", 0)), c) for c in chunks]
+        if not spans:
+            return []
+        size = max(start + len(c.page_content) for start, c in spans)
+        text = ["\n"] * size
+        for start, chunk in spans:
+            text[start:start + len(chunk.page_content)] = chunk.page_content
+        full = "".join(text)
+        out, at = [], 0
+        for line in full.split("\n"):
+            begin, at = at, at + len(line) + 1
+            if not line.strip():
+                continue
+            holder = next((c for s, c in spans if s <= begin < s + len(c.page_content)), spans[0][1])
+            headings = tuple(h for h in (holder.metadata.get("section_path") or "").split(" > ") if h)
+            out.append(_Line(line.strip(), holder, headings, line.strip() in headings))
+        return out
+
+    def _choose(self, lines: list[_Line], asked: Part | None, analysis: QueryAnalysis) -> tuple[list[_Line], str]:
+        """The paragraphs (or items) that answer, and what to call them."""
+        language = analysis.language
+        if asked in _PART_QUESTIONS:
+            tags = self.parts.tag([Paragraph(l.text, l.headings, l.is_heading) for l in lines])
+            chosen = [l for l, tag in zip(lines, tags) if tag == asked and not l.is_heading]
+            if chosen:
+                return chosen, self.parts.label(asked, language)
+        if asked not in _PART_QUESTIONS:
+            # What a report did is told in its body, not in its plans or shortcomings.
+            tags = self.parts.tag([Paragraph(l.text, l.headings, l.is_heading) for l in lines])
+            lines = [l for l, tag in zip(lines, tags) if tag not in _PART_QUESTIONS]
+        scorer = _Scorer(self.keywords, self._terms(analysis), analysis.alternatives)
+        heading, heading_score = self._best_heading(lines, scorer)
+        items = self._items_by_terms(lines, analysis)
+        best_item = max((scorer.score(matching_form(i.text)) for i in items), default=0.0)
+        # A section whose heading and opening hold the topic answers as a whole, unless single
+        # items say much more (数字政府建设 is an item of a section about something else).
+        if heading and heading_score >= scorer.bar and heading_score >= best_item - 0.1:
+            return [l for l in lines if heading in l.headings and not l.is_heading], heading
+        return items, ("" if language == "en" else "相关内容")
+
+    def _terms(self, analysis: QueryAnalysis) -> list[str]:
+        """The question's terms without the words that ask for a summary (概括, 做法, 哪些工作)."""
+        cue = self.parts.summary_question
+        return [t for t in analysis.terms if not cue.search(t) and t not in _GENERIC]
+
+    def _best_heading(self, lines: list[_Line], scorer: "_Scorer") -> tuple[str | None, float]:
+        # A heading with its section's opening sentence: headings are slogans ("深化体制改革"),
+        # the opening says what the section is about ("持续深化综合行政执法体制改革").
+        described: dict[str, str] = {}
+        for line in lines:
+            for heading in line.headings:
+                described.setdefault(heading, heading)
+            if line.headings and not line.is_heading and described[line.headings[-1]] == line.headings[-1]:
+                described[line.headings[-1]] += (split_sentences(_without_heading(line)) or [""])[0]
+        scored = [(scorer.score(matching_form(text)), heading) for heading, text in described.items()]
+        score, heading = max(scored, default=(0.0, None))
+        return heading, score
+
+    def _items_by_terms(self, lines: list[_Line], analysis: QueryAnalysis) -> list[_Line]:
+        """The items (一是… segments) holding most of the question's terms, in reading order.
+
+        A question about several topics ("普法、矛盾纠纷化解和公共法律服务") gets the best items of each.
+        """
+        terms = self._terms(analysis)
+        topics = [t for t in re.split(r"[、,，和及与以及]", self._topic(analysis)) if t.strip()]
+        scorers = [_Scorer(self.keywords, terms, analysis.alternatives)]
+        if len(topics) > 1:
+            scorers = [_Scorer(self.keywords, [t for t in terms if t in topic], analysis.alternatives)
+                       for topic in topics] or scorers
+        per_topic = max(1, self.max_items_by_topic // len(scorers))
+        chosen: dict[tuple[int, int], _Line] = {}
+        for scorer in scorers:
+            if not scorer.weights:
+                continue
+            scored = []
+            for i, line in enumerate(lines):
+                if line.is_heading:
+                    continue
+                for j, item in enumerate(_items(_without_heading(line))):
+                    score = scorer.score(matching_form(item))
+                    if score >= scorer.bar:
+                        scored.append((score, i, j, _Line(item, line.chunk, line.headings, False)))
+            for _, i, j, item in sorted(scored, key=lambda s: (-s[0], s[1], s[2]))[:per_topic]:
+                chosen[(i, j)] = item
+        return [chosen[key] for key in sorted(chosen)]
+
+    def _topic(self, analysis: QueryAnalysis) -> str:
+        return self.parts.summary_question.sub(" ", analysis.topic)
+
+    # --- points --------------------------------------------------------------------------
+
+    def _points(self, lines: list[_Line], chunks: list[Document], label: str) -> list[tuple[str, Document]]:
+        """Each item's opening, with the chunk that holds it (the one to cite). A sub-heading
+        opening a paragraph is its point ("(一)法治思维能力有待提高。"), unless it is the label."""
+        points: list[tuple[str, Document]] = []
+        for line in lines:
+            text = _without_heading(line, label) if label in line.headings else line.text
+            for item in _items(text):
+                point = self._opening(item)
+                if point and point not in {p for p, _ in points}:
+                    holder = next((c for c in chunks if point in c.page_content), line.chunk)
+                    points.append((point, holder))
+        return points[:self.max_points]
+
+    def _opening(self, item: str) -> str:
+        """An item's opening sentences, as many as fit in ``max_point_chars`` (at least one)."""
+        out = ""
+        for sentence in split_sentences(item):
+            # A lead as short as "一是强化政治引领。" says little: its next sentence comes with it.
+            if out and len(out) >= 40 and len(out) + len(sentence) > self.max_point_chars:
+                break
+            out += sentence
+        return out.strip()
+
+    def _render(self, question: str, analysis: QueryAnalysis,
+                blocks: list[tuple[ReportRecord, str, list[tuple[str, Document]]]], mode: str) -> AnswerResult:
+        en = analysis.language == "en"
+        passages: list[Passage] = []
+        number: dict[str, int] = {}
+        lines = []
+        for report, label, points in blocks:
+            where = f"{report.region} ({report.year})" if en else f"{report.region}（{report.year}年）"
+            lines.append(f"{where} {label}:" if en else f"{where}报告{('「' + label + '」') if label else ''}要点：")
+            for k, (point, chunk) in enumerate(points, start=1):
+                if chunk.id not in number:
+                    passages.append(Passage.from_document(chunk))
+                    number[chunk.id] = len(passages)
+                lines.append(f"{k}. {point.rstrip('。；;，,')}[{number[chunk.id]}]")
+        text, citations = resolve_citations("\n".join(lines), passages)
+        result = AnswerResult(question=question, answer=text, refused=False, citations=citations,
+                              contexts=passages, mode=mode)
+        result.notes.append(Note("section_summary"))
+        return result
+
+
+def _without_heading(line: _Line, heading: str | None = None) -> str:
+    """A paragraph without the heading it opens with ("2.压实法治建设第一责任。牢牢抓住…"): the
+    given one (the answer's label), or when None any of its headings."""
+    for h in ([heading] if heading else line.headings):
+        if line.text.startswith(h) and len(line.text) > len(h):
+            return line.text[len(h):].strip()
+    return line.text
+
+
+def _items(paragraph: str) -> list[str]:
+    """A paragraph cut at its item markers (一是… 二是…), the lead before the first marker an item
+    too when it is more than a framing phrase; without markers, its sentences."""
+    starts = [m.start() for m in _ITEM.finditer(paragraph)]
+    if not starts:  # a paragraph of plain sentences: each sentence is a point
+        return [s for s in split_sentences(paragraph) if len(s) > 6]
+    pieces = [paragraph[a:b].strip() for a, b in zip([0] + starts, starts + [len(paragraph)])]
+    return [p for p in pieces if len(p) > 6]

@@ -1,0 +1,164 @@
+"""The analyst answer paths: everyday words read as the reports' terms, the report's parts,
+and section summaries (rag.text.synonyms, rag.text.parts, rag.answer.summary)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_core.documents import Document
+
+from rag.answer.summary import SummaryAnswer, _items, asks_summary
+from rag.ingest.chunking import Chunker
+from rag.ingest.cleaning import clean
+from rag.ingest.loaders import load_document
+from rag.retrieve.query import QueryAnalyzer
+from rag.text.parts import Paragraph, ReportParts
+from rag.text.synonyms import Synonyms
+from rag.types import ReportRecord
+
+REPORTS = Path(__file__).resolve().parent.parent / "data" / "reports"
+
+
+def test_everyday_words_become_the_reports_terms():
+    synonyms = Synonyms.default()
+    assert synonyms.rewrite("行政复议的案子跟前一年比涨了多少")[0] == "行政复议的案件跟前一年比增长多少"
+    assert synonyms.rewrite("老百姓上访的总量降了多少")[0] == "群众信访的总量下降多少"
+    # The report's own term is never rewritten inside itself (发布会 in 新闻发布会).
+    assert synonyms.rewrite("新闻发布会开了几场")[0] == "新闻发布会开了几场"
+    # A word two terms claim is a group of alternatives.
+    text, groups = Synonyms({"下降": ["少了"], "减少": ["少了"]}).rewrite("少了多少")
+    assert text == "下降多少" and groups == [[["下降"], ["减少"]]]
+
+
+def test_the_analyzer_reads_everyday_words_as_terms():
+    analyzer = QueryAnalyzer([ReportRecord(doc_id="t", version="v", source="t.txt", content_sha="s",
+                                           region="太原市", year=2024)])
+    analysis = analyzer.run("太原市政府2024年打官司赢了多少场？")
+    assert "行政诉讼" in analysis.topic and "胜诉" in analysis.terms
+
+
+def test_a_plans_question_for_next_year_reads_this_years_report():
+    analyzer = QueryAnalyzer([ReportRecord(doc_id="m", version="v", source="m.txt", content_sha="s",
+                                           region="绵阳市", year=2024)])
+    plans = analyzer.run("绵阳市2025年法治政府建设的主要安排是什么？")
+    assert plans.filter_years == [2024] and not plans.missing_years and plans.refusal_reason is None
+    figure = analyzer.run("绵阳市2025年新收行政复议案件多少件？")  # not a plans question: no report
+    assert figure.missing_years == [2025] and figure.refusal_reason == "year"
+
+
+def test_parts_of_headings_openings_and_questions():
+    parts = ReportParts.default()
+    assert parts.of_heading("二、存在不足及意见建议") == "shortcomings"
+    assert parts.of_heading("三、下一年度工作计划") == "plans"
+    assert parts.of_heading("六、2025年法治政府建设主要工作安排") == "plans"
+    assert parts.of_heading("2.压实法治建设第一责任。") == "leaders"
+    assert parts.of_heading("(四)深化体制改革,全面推进严格规范公正文明执法") is None
+    assert parts.opened_by("下一步,我市将继续深入贯彻落实党的二十大精神。") == "plans"
+    assert parts.asked("侯马市2023年报告提出了哪些意见建议？") == "suggestions"
+    assert parts.asked("太仓市2024年法治政府建设存在哪些薄弱环节和不足？") == "shortcomings"
+    assert parts.asked("太原市2024年新收行政复议案件多少件？") is None
+
+
+def test_tag_follows_headings_and_the_openings_of_the_last_section():
+    parts = ReportParts.default()
+    body = ("一、主要工作", "(一)依法行政")
+    last = ("三、存在的不足和下一步工作打算",)
+    paragraphs = [Paragraph("现将有关情况报告如下。"),
+                  Paragraph("针对存在的问题,开展专项整治。", body),  # in the body: opens nothing
+                  Paragraph(last[0], last, is_heading=True),
+                  Paragraph("取得了一定成绩,但面临新的挑战。部分干部依法行政意识不强。", last),
+                  Paragraph("下一步,我市将持续推进法治政府建设。", last),
+                  Paragraph("一是持续紧抓关键少数。", last)]
+    assert parts.tag(paragraphs) == ["preamble", "measures", "shortcomings", "shortcomings", "plans", "plans"]
+
+
+def test_items_split_at_their_markers_or_into_sentences():
+    got = _items("意见建议:一是加强顶层设计,配齐人员;二是积极对接上级,加强指导;三是加大培训力度。")
+    assert got == ["一是加强顶层设计,配齐人员;", "二是积极对接上级,加强指导;", "三是加大培训力度。"]
+    assert _items("全年共接访599次。推动解决问题119件。") == ["全年共接访599次。", "推动解决问题119件。"]
+
+
+class _Index:
+    """The one report's chunks, as ReportIndex.chunks gives them (a unit-test stand-in)."""
+
+    def __init__(self, name: str):
+        text = clean(load_document(REPORTS / name)).text
+        self.docs = [Document(page_content=c.text, id=f"r:{i}",
+                              metadata={"char_start": c.start, "section_path": c.section_path, "section": c.section,
+                                        "doc_id": "r", "region": "侯马市", "year": 2023, "chunk_index": i})
+                     for i, c in enumerate(Chunker().run(text))]
+
+    def chunks(self, doc_id):
+        return self.docs
+
+
+class _Keywords:
+    def __len__(self):
+        return 100
+
+    def idf(self, term):
+        return 1.0
+
+
+HOUMA = ReportRecord(doc_id="r", version="v", source="houma.txt", content_sha="s", region="侯马市", year=2023)
+
+
+@pytest.fixture(scope="module")
+def houma_summary():
+    return SummaryAnswer(_Index("houma-2023.txt"), _Keywords())
+
+
+def _ask(summary: SummaryAnswer, question: str):
+    analysis = QueryAnalyzer([HOUMA]).run(question)
+    assert asks_summary(analysis), question
+    return summary.run(question, analysis, [HOUMA], "extractive")
+
+
+def test_a_shortcomings_question_lists_the_parts_points_each_cited(houma_summary):
+    result = _ask(houma_summary, "侯马市2023年法治政府建设存在哪些不足？")
+    lines = result.answer.splitlines()
+    assert lines[0] == "侯马市（2023年）报告「存在的不足」要点："
+    for term in ("法治思维", "法治专业队伍", "执法规范化"):
+        assert term in result.answer
+    assert "意见建议" not in result.answer and "2024年,我市将" not in result.answer
+    for citation in result.citations:  # every point is the cited passage's own text
+        assert any(line.split(". ", 1)[1].rsplit("[", 1)[0] in citation.text for line in lines[1:]
+                   if f"[{citation.n}]" in line)
+    assert result.notes[-1].code == "section_summary"
+
+
+def test_a_suggestions_and_a_plans_question_read_their_own_part(houma_summary):
+    suggestions = _ask(houma_summary, "侯马市2023年报告提出了哪些意见建议？")
+    assert "加强顶层设计" in suggestions.answer and "法治思维能力有待提高" not in suggestions.answer
+    plans = _ask(houma_summary, "侯马市2023年度报告对下一年度法治政府建设作了哪些工作计划？")
+    assert "强化法治队伍建设" in plans.answer and "「下一步工作安排」" in plans.answer
+
+
+def test_a_body_topic_is_read_from_the_section_that_matches_it(houma_summary):
+    result = _ask(houma_summary, "概括侯马市2023年在化解社会矛盾纠纷方面的工作和成效。")
+    assert "(五)坚持多措并举,全面有效化解社会矛盾纠纷" in result.answer.splitlines()[0]
+    assert "68件" in result.answer or "行政复议" in result.answer
+
+
+def test_a_figure_question_is_not_a_summary():
+    analyzer = QueryAnalyzer([HOUMA])
+    assert not asks_summary(analyzer.run("侯马市2023年办理行政复议案件多少件？"))
+    assert not asks_summary(analyzer.run("侯马市人民调解成功情况如何？"))
+
+
+@pytest.fixture(scope="module")
+def answerer(bundled_index):
+    from rag.answer.answerer import Answerer
+    from rag.retrieve.hybrid import HybridRetriever
+
+    return Answerer(HybridRetriever(index=bundled_index, k=8))
+
+
+def test_summary_on_the_real_index(answerer):
+    """The real answerer over the bundled index: the shortcomings and the next year's plans."""
+    result = answerer.run("太原市2024年报告指出法治政府建设还存在哪些不足？", mode="extractive")
+    assert not result.refused and "放管服" in result.answer and "数字政府" in result.answer
+    assert result.citations and all(c.region == "太原市" for c in result.citations)
+    plans = answerer.run("绵阳市2025年法治政府建设的主要安排是什么？", mode="extractive")
+    assert not plans.refused and "统筹协调" in plans.answer and plans.citations[0].year == 2024
