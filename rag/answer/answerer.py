@@ -7,7 +7,8 @@ It orchestrates named steps, each in its own module:
    places or years that are not indexed;
 3. hybrid retrieval (``rag.retrieve.hybrid``);
 4. the answer path: ``summary`` for what a report's part or section says as a whole;
-   ``table_answer`` for a figure compared across reports; otherwise the
+   ``table_answer`` for a figure compared across reports; ``arithmetic`` for a sum, share,
+   average or threshold over the cited figures; otherwise the
    ``extractive`` answer, which ``llm_answer.LLMAnswer`` may replace in LLM mode when the model's
    answer passes its checks (``llm_checks``, grounding);
 5. citations resolved to the passages the answer cites.
@@ -22,6 +23,7 @@ from typing import Iterator
 
 from langchain_core.language_models import BaseChatModel
 
+from rag.answer.arithmetic import Computation
 from rag.answer.citations import resolve_citations
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm_answer import LLM_PASSAGES, MODEL_STOPPED_NOTE, LLMAnswer  # noqa: F401 - re-exported
@@ -147,6 +149,13 @@ class Answerer:
             yield result.answer
             return result
         result = extractive_answer(question, analysis, passages, snap.keywords)
+        if analysis.operation and not result.refused:
+            # Arithmetic is done by code from the cited figures; no model rewrites the numbers.
+            result = Computation(analysis).run(result)
+            if any(n.code == "computed" for n in result.notes):
+                result.mode = mode
+                yield result.answer
+                return result
         if mode == "llm" and not result.refused:
             return (yield from self._llm.stream(question, analysis, passages, result, snap.analyzer.place_names()))
         # Extractive mode, or a question no passage supports: the LLM is not asked to guess

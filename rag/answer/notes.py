@@ -38,6 +38,9 @@ WORDING: dict[str, tuple[str, str]] = {
                          "对比由各地数字计算得出"),
     "section_summary": ("answered from the report's part or section as a whole: its points, in the report's words",
                         "按报告的相应部分整体作答：列出其要点，均为报告原文"),
+    "computed": ("the computation was done by code from the cited figures",
+                 "计算由程序根据所引数字完成，未经模型改写"),
+    "not_computed": ("nothing was computed: {reason}", "未作计算：{reason}"),
     # Shown in Chinese in both languages since it was written; kept so.
     "missing_places": ("库中没有{places}{years}的报告，只回答了其余地区",
                        "库中没有{places}{years}的报告，只回答了其余地区"),

@@ -7,6 +7,7 @@ rewrites the numbers.
 
 from __future__ import annotations
 
+from rag.answer.arithmetic import Computation, Operand
 from rag.answer.citations import resolve_citations
 from rag.answer.compare import ComparisonBuilder, ComparisonTable, conclude
 from rag.answer.extractive import ExtractiveAnswerer
@@ -15,6 +16,7 @@ from rag.index.keywords import KeywordIndex
 from rag.index.store import ReportIndex
 from rag.retrieve.hybrid import resolve_regions
 from rag.retrieve.query import QueryAnalysis
+from rag.text.figures import Figure
 from rag.types import AnswerResult, Passage, ReportRecord
 
 
@@ -92,6 +94,12 @@ def table_answer(question: str, analysis: QueryAnalysis, passages: list[Passage]
                                                 else f"报告中未提及{table.metric}的数字。"))
     table.conclusion = conclude(table, analysis.language)
     lines.append(("Conclusion: " if en else "结论：") + table.conclusion)
+    computed = Computation(analysis).run_rows([
+        Operand(figure=Figure(metric=row.metric or "", value=row.value, unit=row.unit or "", text=row.figure or "",
+                              qualifiers=row.qualifiers), n=row.citation, line=i)
+        for i, row in enumerate(table.rows) if row.found and row.value is not None])
+    if computed:
+        lines.append(("Computed: " if en else "计算：") + computed)
     text, citations = resolve_citations("\n".join(lines), given)
     result = AnswerResult(question=question, answer=text, refused=False,
                           citations=citations, contexts=given, mode=mode, table=table.to_dict())

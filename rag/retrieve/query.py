@@ -18,6 +18,7 @@ from rag.types import Language, ReportRecord, Scope
 from rag.index.keywords import question_terms
 from rag.text.places import Gazetteer, short_name
 from rag.text.normalize import arabic_years, matching_form
+from rag.text.arithmetic import Operation, asked_operation
 from rag.text.parts import ReportParts
 from rag.text.synonyms import Synonyms
 from rag.text.years import QUESTION_YEAR, years_in_question
@@ -112,6 +113,8 @@ class QueryAnalysis:
         place_spans: where indexed places are named in ``normalised`` (start, end).
         alternatives: groups of terms the question offers as alternatives ("枫桥经验"或"枫桥式",
             免交证明（"无证明城市"、免证办）); a passage answers if it has any one of each group.
+        operation: what it asks to compute from stated figures (sum, share, average, ...), and
+            ``operation_text`` the words saying so (``rag/text/data/arithmetic.toml``).
     """
 
     question: str
@@ -129,6 +132,8 @@ class QueryAnalysis:
     terms: list[str] = field(default_factory=list)
     place_spans: list[tuple[int, int]] = field(default_factory=list)
     alternatives: list[list[list[str]]] = field(default_factory=list)
+    operation: Operation | None = None
+    operation_text: str = ""
 
     @property
     def refusal_reason(self) -> str | None:
@@ -214,6 +219,14 @@ class QueryAnalyzer:
         for start, end in spans:
             topic[start:end] = " " * (end - start)
         analysis.topic = QUESTION_YEAR.sub(" ", "".join(topic))
+        analysis.operation, analysis.operation_text = asked_operation(analysis.topic)
+        if analysis.operation:
+            # No sentence holds "合计" or "百分之几" for the figures it states: those words go.
+            kept = analysis.operation_text[:-1] if analysis.operation == "rate" else " "  # 胜诉率: 胜诉 stays
+            analysis.topic = analysis.topic.replace(analysis.operation_text, kept)
+            if analysis.operation in ("share", "threshold"):
+                # A rate asked of counts ("成功率…占…的比例", "采纳率超过三分之一"): the count is stated.
+                analysis.topic = re.sub(r"(成功|胜诉|采纳|办结|结案|完成|纠错|败诉|化解)率", r"\1", analysis.topic)
         either: list[list[list[str]]] = []
         if analysis.language == "en":
             # Chinese the question quotes ("八五" plan) counts as much as the glossary's terms.

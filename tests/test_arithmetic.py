@@ -1,0 +1,97 @@
+"""Computation by code over cited figures (rag.answer.arithmetic): each operation, the operands
+it picks, and the refusals to compute; the real answerer over the bundled index beside them."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.arithmetic import Computation
+from rag.retrieve.query import QueryAnalyzer
+from rag.text.arithmetic import asked_operation
+from rag.types import AnswerResult, ReportRecord
+
+RECORDS = [ReportRecord(doc_id=r, version="v", source=f"{r}.txt", content_sha="s", region=region, year=2024)
+           for r, region in (("ty", "太原市"), ("tc", "太仓市"), ("my", "绵阳市"))]
+
+
+def _computed(question: str, answer: str) -> AnswerResult:
+    analysis = QueryAnalyzer(RECORDS).run(question)
+    result = AnswerResult(question=question, answer=answer, refused=False, citations=[], contexts=[], mode="extractive")
+    return Computation(analysis).run(result)
+
+
+def _line(result: AnswerResult) -> str:
+    return result.answer.splitlines()[-1]
+
+
+@pytest.mark.parametrize("question, operation", [
+    ("太原市和绵阳市新收行政复议案件合计多少件？", "sum"),
+    ("部门联合抽查计划占多大比例？", "share"),
+    ("胜诉率是多少？", "rate"),
+    ("平均每个人民调解组织调解了多少件纠纷？", "average"),
+    ("办理件数比市场主体数多多少？", "difference"),
+    ("新收行政复议案件超过1000件了吗？", "threshold"),
+    ("绵阳是侯马的多少倍？", "ratio"),
+    ("新收行政复议案件多少件？", None),
+])
+def test_the_operation_a_question_asks(question, operation):
+    assert asked_operation(question)[0] == operation
+
+
+def test_a_sum_of_the_parts_the_question_names():
+    r = _computed("太原市2024年办理的市人大代表建议和市政协提案合计多少件？",
+                  "办理市人大代表建议382件、市政协提案575件,办复率100%。[1]")
+    assert _line(r) == "计算：382件[1] + 575件[1] = 957件" and r.notes[-1].code == "computed"
+
+
+def test_a_rate_is_its_stems_figure_over_the_whole_before_it():
+    r = _computed("按已办结的行政诉讼案件计算，太原市政府2024年的胜诉率是多少？",
+                  "市政府全年共收已办结行政诉讼案件235件,胜诉206件。[1]")
+    assert _line(r) == "计算：206件[1] ÷ 235件[1] = 87.7%"
+
+
+def test_a_share_of_a_named_part():
+    r = _computed("太仓市2024年新收行政复议申请中，依法办结的比例是多少？",
+                  "2024年新收行政復議申請325件,依法辦結272件,制發行政復議建議書9份。[1]")
+    assert _line(r) == "计算：272件[1] ÷ 325件[1] = 83.7%"
+
+
+def test_an_average_per_unit():
+    r = _computed("太原市2024年平均每个人民调解组织调解了多少件纠纷？",
+                  "全市1638个人民调解组织,10924名人民调解员全年调解纠纷15223件,调解成功15184件。[1]")
+    assert _line(r) == "计算：15223件[1] ÷ 1638个[1] = 9.29件"
+
+
+def test_a_threshold_check_says_yes_or_no_with_the_figure():
+    yes = _computed("太原市2024年新收行政复议案件超过1000件了吗？", "全年新收行政复议案件1274件,同比增长204%。[1]")
+    assert _line(yes) == "计算：是，1274件[1]对比1000件"
+    no = _computed("绵阳市2024年立法建议的采纳率超过一半了吗？", "全年共收到立法建议436条,采纳162条。[1]")
+    assert _line(no) == "计算：162条[1] ÷ 436条[1] = 37.2%；否，37.2%，对比50%"
+
+
+def test_nothing_is_computed_when_the_parts_cannot_be_told_apart_or_two_figures_are_asked():
+    unclear = _computed("太原市2024年合计多少？", "全年新收行政复议案件1274件。[1]")
+    assert "计算" not in unclear.answer and unclear.notes[-1].code == "not_computed"
+    two = _computed("太原全市2024年一共调解了多少件纠纷，调解成功多少件？",
+                    "全年调解纠纷15223件,调解成功15184件。[1]")
+    assert "计算" not in two.answer and not two.notes
+
+
+def test_the_units_must_agree_for_a_sum():
+    r = _computed("太原市2024年的案件和资金合计多少？", "办理案件120件,投入资金300万元。[1]")
+    assert "计算" not in r.answer and "units differ" in r.notes[-1]
+
+
+@pytest.fixture(scope="module")
+def answerer(bundled_index):
+    from rag.answer.answerer import Answerer
+    from rag.retrieve.hybrid import HybridRetriever
+
+    return Answerer(HybridRetriever(index=bundled_index, k=8))
+
+
+def test_computed_answers_on_the_real_index(answerer):
+    across = answerer.run("太原市和绵阳市2024年新收行政复议案件合计多少件？", mode="extractive")
+    assert "1274件[1] + 1472件[2] = 2746件" in across.answer or "1472件[1] + 1274件[2] = 2746件" in across.answer
+    share = answerer.run("太仓市2024年新收行政复议申请中，依法办结的比例是多少？", mode="extractive")
+    assert share.answer.splitlines()[-1].endswith("= 83.7%") and share.citations[0].region == "太仓市"
