@@ -162,3 +162,29 @@ def test_summary_on_the_real_index(answerer):
     assert result.citations and all(c.region == "太原市" for c in result.citations)
     plans = answerer.run("绵阳市2025年法治政府建设的主要安排是什么？", mode="extractive")
     assert not plans.refused and "统筹协调" in plans.answer and plans.citations[0].year == 2024
+
+
+def _passage(text: str, region: str = "太原市"):
+    from rag.types import Passage
+
+    return Passage(id="p1", text=text, score=1.0, doc_id="d", region=region, year=2024, title=None, section="",
+                   source="")
+
+
+def test_a_wrong_figure_in_the_question_is_corrected_not_refused():
+    from rag.answer.answerer import extractive_answer
+
+    records = [ReportRecord(doc_id="d", version="v", source="t.txt", content_sha="s", region="太原市", year=2024)]
+    analysis = QueryAnalyzer(records).run("太原市2024年新收行政复议案件1500件，比上年增长了多少？")
+    passages = [_passage("市政府行政复议局全年新收行政复议案件1274件,同比增长204%。")]
+    result = extractive_answer(analysis.question, analysis, passages, _Keywords())
+    assert not result.refused and "1274件" in result.answer and "204%" in result.answer
+    assert result.answer.splitlines()[-1] == "注意：报告中没有问题所说的1500件，以上为报告所载数字。"
+    assert result.notes[-1].code == "premise_differs"
+    # The figure the question states, when the report states it, is simply answered.
+    right = QueryAnalyzer(records).run("太原市2024年新收行政复议案件1274件，比上年增长了多少？")
+    plain = extractive_answer(right.question, right, passages, _Keywords())
+    assert not plain.refused and "注意" not in plain.answer and not plain.notes
+    # A question about something the passages do not hold stays refused.
+    other = QueryAnalyzer(records).run("太原市2024年无人机执法1500架次，覆盖多少个街道？")
+    assert extractive_answer(other.question, other, passages, _Keywords()).refused

@@ -95,3 +95,17 @@ def test_computed_answers_on_the_real_index(answerer):
     assert "1274件[1] + 1472件[2] = 2746件" in across.answer or "1472件[1] + 1274件[2] = 2746件" in across.answer
     share = answerer.run("太仓市2024年新收行政复议申请中，依法办结的比例是多少？", mode="extractive")
     assert share.answer.splitlines()[-1].endswith("= 83.7%") and share.citations[0].region == "太仓市"
+
+
+def test_a_ranking_lists_the_rows_in_order():
+    from rag.answer.arithmetic import Operand
+    from rag.text.figures import Figure
+
+    analysis = QueryAnalyzer(RECORDS).run("把太原、绵阳、太仓三市2024年新收行政复议案件数量从多到少排个序。")
+    assert analysis.operation == "rank" and "排个序" not in analysis.topic
+    rows = [Operand(figure=Figure(metric="新收", value=v, unit="件", text=f"{v}件"), n=n, line=n)
+            for n, v in ((1, 1274), (2, 1472), (3, 325))]
+    order = Computation(analysis).run_rows(rows, labels=["太原市", "绵阳市", "太仓市"])
+    assert order == "绵阳市 1472件[2] > 太原市 1274件[1] > 太仓市 325件[3]"
+    up = QueryAnalyzer(RECORDS).run("太原、绵阳、太仓新收行政复议案件从少到多怎么排？")
+    assert Computation(up).run_rows(rows, labels=["太原市", "绵阳市", "太仓市"]).startswith("太仓市 325件[3] < ")

@@ -3,7 +3,8 @@
 Types questions, waits for the streamed answers, checks the sources panel and the comparison
 table, opens a cited passage in the whole report, uploads a report in the library tab, sees it
 listed, removes it, and saves a screenshot (``RAG_SCREENSHOT=docs/screenshot.png`` keeps it;
-``make screenshot`` does that).
+``make screenshot`` does that). A computed answer shows its formula and a section summary its
+numbered points (``RAG_SCREENSHOT_COMPUTED=/tmp/computed.png`` keeps the computed answer's picture).
 """
 
 import os
@@ -120,6 +121,42 @@ def test_chat_sources_comparison_and_library_in_chromium(browser_page, app_serve
             if record.region == "大同市":
                 app.services.index.remove_report(record.doc_id)
     assert len(app.services.index.reports()) == 5
+
+
+def test_computed_answers_show_their_formula_and_summaries_their_points(browser_page, app_server, tmp_path):
+    page = browser_page
+    url, _ = app_server
+    page.goto(url)
+    page.locator("#chatbot").wait_for()
+    page.locator("#mode").get_by_text("摘录原文（不用模型）").click()
+    page.wait_for_function("() => document.querySelector('#model-info').innerText.includes('不用模型')")
+
+    answer = _ask(page, "太原市和绵阳市2024年新收行政复议案件合计多少件？", "秒")
+    assert re.search(r"计算：(1274件\[1\] \+ 1472件\[2\]|1472件\[2\] \+ 1274件\[1\]) = 2746件", answer), answer
+    bot = page.locator("#chatbot [data-testid='bot']").last
+    # The formula line stands out: its label in bold, its figures as code, the markers plain text.
+    assert bot.locator("strong", has_text="计算").count() == 1
+    figures = bot.locator("code").all_inner_texts()
+    assert {"1274件", "1472件", "2746件"} <= set(figures) and not any("[" in f for f in figures)
+    # The sources panel shows both cited passages, the cited sentences marked.
+    cards = page.locator("#sources .src-card").all_inner_texts()
+    assert len(cards) == 2, cards
+    assert any("太原市 · 2024年" in c for c in cards) and any("绵阳市 · 2024年" in c for c in cards), cards
+    marks = " ".join(page.locator("#sources .src-card mark").all_inner_texts())
+    assert "1274" in marks and "1472" in marks
+    shot = tmp_path / "computed.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("RAG_SCREENSHOT_COMPUTED"):
+        shutil.copy(shot, os.environ["RAG_SCREENSHOT_COMPUTED"])
+
+    answer = _ask(page, "太原市2024年报告指出法治政府建设还存在哪些不足？", "秒")
+    assert "太原市（2024年）报告「存在的不足」要点：" in answer, answer
+    bot = page.locator("#chatbot [data-testid='bot']").last
+    assert "要点" in bot.locator("strong").first.inner_text()
+    points = bot.locator("ol > li").all_inner_texts()  # the numbered points: a list, not one paragraph
+    assert len(points) >= 2 and all(re.search(r"\[\d+\]$", p.strip()) for p in points), points
+    assert "太原市 · 2024年" in page.locator("#sources .src-card").first.inner_text()
 
 
 @pytest.mark.slow

@@ -220,6 +220,33 @@ def test_the_answer_message_names_the_mode_notes_and_the_rewritten_question():
     assert "仅检索（未找到依据）" in render.answer_markdown(result(refused=True), "内置模型", None)
 
 
+def test_a_computed_answer_shows_its_formula_and_a_summary_its_points_as_a_list():
+    from rag.answer.notes import Note
+
+    cited = "太原市（2024年）：全年新收行政复议案件1274件[1]\n绵阳市（2024年）：全年新收行政复议案件1472件[2]"
+    computed = result(answer=cited + "\n计算：1274件[1] + 1472件[2] = 2746件", notes=[Note("computed")])
+    assert render.answer_markdown(computed, "内置模型（本机）", None) == (
+        cited + "\n**计算**：`1274件`[1] + `1472件`[2] = **`2746件`**\n\n> 注：" + Note("computed").zh
+        + "\n\n<sub>摘录原文 · 1.2 秒</sub>")
+    # The markers stay plain [n] text, outside the code; a rate, an approximate result, English.
+    assert render.formula_markdown("计算：272件[1] ÷ 325件[1] = 83.7%") == "**计算**：`272件`[1] ÷ `325件`[1] = **`83.7%`**"
+    assert render.formula_markdown("计算：3.5万元[1] + 2,000元[2] = 约3.7万元") == \
+        "**计算**：`3.5万元`[1] + `2,000元`[2] = **约`3.7万元`**"
+    assert render.formula_markdown("Computed: 12.5%[1] − 10%[2] = 2.5个百分点") == \
+        "**Computed**: `12.5%`[1] − `10%`[2] = **`2.5个百分点`**"
+    assert render.formula_markdown("全年新收行政复议案件1274件[1]") == "全年新收行政复议案件1274件[1]"
+    # A section summary: each report's heading, then its points as an ordered list.
+    summary = result(answer="太原市（2024年）报告「存在的不足」要点：\n1. 意识和能力还需提升[1]\n2. 执法还需推进[2]\n"
+                            "绵阳市（2024年）报告「存在的不足」要点：\n1. 基层力量薄弱[3]",
+                     notes=[Note("section_summary")])
+    assert render.answer_markdown(summary, "摘录原文", None).startswith(
+        "**太原市（2024年）报告「存在的不足」要点：**\n\n1. 意识和能力还需提升[1]\n2. 执法还需推进[2]\n\n"
+        "**绵阳市（2024年）报告「存在的不足」要点：**\n\n1. 基层力量薄弱[3]\n\n> 注：")
+    # Any other answer is its text, as before (numbered lines included).
+    plain = result(answer="要点：\n1. 甲[1]\n2. 乙[2]")
+    assert render.answer_markdown(plain, "摘录原文", None).startswith("要点：\n1. 甲[1]\n2. 乙[2]\n\n<sub>")
+
+
 def test_marked_pieces_cut_the_text_at_the_spans():
     assert render.marked_pieces("abcdef", [(1, 2), (4, 6)]) == [
         ("a", False), ("b", True), ("cd", False), ("ef", True), ("", False)]

@@ -18,6 +18,8 @@ The result is CONTRACT.md's JSON object.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
 from typing import Iterator
 
@@ -37,6 +39,9 @@ from rag.models.chat import DEFAULT_LLM_TIMEOUT_S, ChatModelUnavailable
 from rag.models.chat import llm_timeout as rag_llm_timeout
 from rag.retrieve.hybrid import HybridRetriever
 from rag.retrieve.query import QueryAnalysis
+from rag.text.figures import Figure, extract_figures, stated_figures
+from rag.text.markers import MARKER
+from rag.text.years import is_year
 from rag.types import AnswerResult, Mode, Passage
 
 MODES: tuple[Mode, ...] = ("extractive", "llm")
@@ -167,11 +172,42 @@ class Answerer:
 
 def extractive_answer(question: str, analysis: QueryAnalysis, passages: list[Passage],
                       keywords: KeywordIndex) -> AnswerResult:
-    """The cited report sentences that best cover the question's terms, or the refusal."""
-    answer = ExtractiveAnswerer(keywords).run(analysis, analysis.terms, passages)
+    """The cited report sentences that best cover the question's terms, or the refusal.
+
+    A figure the question states must be in the answering sentence. When no sentence has it,
+    the question may rest on a wrong figure ("新收1500件，比上年增长多少？"): the sentences that
+    answer otherwise are given, with a line saying the question's figure is not the report's.
+    """
+    answerer = ExtractiveAnswerer(keywords)
+    answer = answerer.run(analysis, analysis.terms, passages)
+    asked = analysis.normalised.replace(analysis.operation_text, " ") if analysis.operation_text else analysis.normalised
+    premise = extract_figures(asked) or stated_figures(asked)
+    corrected = False
+    if answer.refused and premise and analysis.asks_figure:
+        without = dataclasses.replace(analysis, normalised=_without_figures(analysis.normalised))
+        retry = answerer.run(without, analysis.terms, passages)
+        if not retry.refused and any(_same_unit_figure(line, premise) for line in retry.lines):
+            answer, corrected = retry, True
     if answer.refused:
         return AnswerResult(question=question, answer=not_found(analysis.language), refused=True,
                             citations=[], contexts=passages, mode="extractive")
-    text, citations = resolve_citations("\n".join(answer.lines), passages)
-    return AnswerResult(question=question, answer=text, refused=False,
-                        citations=citations, contexts=passages, mode="extractive")
+    lines = list(answer.lines)
+    if corrected:
+        stated = "、".join(f.text for f in premise)
+        lines.append(f"Note: the reports do not give the question's figure ({stated}); the cited figures are the reports'."
+                     if analysis.language == "en" else f"注意：报告中没有问题所说的{stated}，以上为报告所载数字。")
+    text, citations = resolve_citations("\n".join(lines), passages)
+    result = AnswerResult(question=question, answer=text, refused=False,
+                          citations=citations, contexts=passages, mode="extractive")
+    if corrected:
+        result.notes.append(Note("premise_differs", figures=", ".join(f.text for f in premise)))
+    return result
+
+
+def _without_figures(normalised: str) -> str:
+    return re.sub(r"(?<![\d.])\d+(?:\.\d+)?%?", lambda m: m.group(0) if is_year(m.group(0)) else " ", normalised)
+
+
+def _same_unit_figure(line: str, premise: list[Figure]) -> bool:
+    """Whether an answer line states a figure of the kind the question's figure is (a % for a %)."""
+    return any(f.percent == p.percent for f in stated_figures(MARKER.sub("", line)) for p in premise)

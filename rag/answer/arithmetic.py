@@ -65,7 +65,7 @@ class Computation:
 
     def run(self, result: AnswerResult) -> AnswerResult:
         """``result`` with the computation appended (or a note saying why none was made)."""
-        if not self.analysis.operation or result.refused:
+        if not self.analysis.operation or self.analysis.operation == "rank" or result.refused:
             return result
         if self.analysis.operation in ("sum", "difference") and len(_ASKS.findall(self.analysis.normalised)) > 1:
             return result  # "一共调解了多少件，调解成功多少件": two figures asked, 一共 is a filler
@@ -80,8 +80,10 @@ class Computation:
         result.notes.append(Note("computed"))
         return result
 
-    def run_rows(self, rows: list[Operand]) -> str | None:
+    def run_rows(self, rows: list[Operand], labels: list[str] | None = None) -> str | None:
         """The computation over a comparison's rows (one figure per report), or None."""
+        if self.analysis.operation == "rank" and labels and len(rows) >= 2:
+            return self._order(rows, labels)
         if self.analysis.operation not in ("sum", "ratio", "share", "average") or len(rows) < 2:
             return None
         try:
@@ -92,6 +94,16 @@ class Computation:
             return None
 
     # --- operations ----------------------------------------------------------------------
+
+    def _order(self, rows: list[Operand], labels: list[str]) -> str | None:
+        """The rows from the largest down (or up, for 从少到多), when their units agree."""
+        if len({o.figure.unit for o in rows}) > 1:
+            return None
+        ascending = bool(re.search(r"从少到多|从低到高|从小到大|ascending|lowest first", self.analysis.operation_text
+                                   + self.analysis.normalised))
+        ranked = sorted(zip(rows, labels), key=lambda pair: pair[0].figure.value, reverse=not ascending)
+        sign = " < " if ascending else " > "
+        return sign.join(f"{label} {o.cited}" for o, label in ranked)
 
     def _compute(self, operands: list[Operand]) -> str:
         if not operands:

@@ -94,12 +94,14 @@ def table_answer(question: str, analysis: QueryAnalysis, passages: list[Passage]
                                                 else f"报告中未提及{table.metric}的数字。"))
     table.conclusion = conclude(table, analysis.language)
     lines.append(("Conclusion: " if en else "结论：") + table.conclusion)
-    computed = Computation(analysis).run_rows([
-        Operand(figure=Figure(metric=row.metric or "", value=row.value, unit=row.unit or "", text=row.figure or "",
-                              qualifiers=row.qualifiers), n=row.citation, line=i)
-        for i, row in enumerate(table.rows) if row.found and row.value is not None])
+    found = [row for row in table.rows if row.found and row.value is not None]
+    computed = Computation(analysis).run_rows(
+        [Operand(figure=Figure(metric=row.metric or "", value=row.value, unit=row.unit or "", text=row.figure or "",
+                               qualifiers=row.qualifiers), n=row.citation, line=i) for i, row in enumerate(found)],
+        labels=[row.label for row in found])
     if computed:
-        lines.append(("Computed: " if en else "计算：") + computed)
+        label = ("Order: " if en else "排序：") if analysis.operation == "rank" else ("Computed: " if en else "计算：")
+        lines.append(label + computed)
     text, citations = resolve_citations("\n".join(lines), given)
     result = AnswerResult(question=question, answer=text, refused=False,
                           citations=citations, contexts=given, mode=mode, table=table.to_dict())

@@ -18,7 +18,7 @@ from rag.types import Language, ReportRecord, Scope
 from rag.index.keywords import question_terms
 from rag.text.places import Gazetteer, short_name
 from rag.text.normalize import arabic_years, matching_form
-from rag.text.arithmetic import Operation, asked_operation
+from rag.text.arithmetic import Operation, asked_operation, without_operation
 from rag.text.parts import ReportParts
 from rag.text.synonyms import Synonyms
 from rag.text.years import QUESTION_YEAR, years_in_question
@@ -26,7 +26,7 @@ from rag.text.years import QUESTION_YEAR, years_in_question
 # Words that make a question about every report rather than the ones it names.
 _ALL_SCOPE = re.compile(
     r"哪些(城市|地方|地区|市|区|县|报告)|哪(个|座|几个|几座)(城市|地方|地区|市|区|县)|各(地|市|区|县|城市|地区|报告)"
-    r"|这些(报告|城市|地方)|所有(报告|城市|地方|地区)|全部(报告|城市)|每(个|座)城市|每份报告"
+    r"|这些(报告|城市|地方)|这几(个|座)(报告|城市|地方|地区)|所有(报告|城市|地方|地区)|全部(报告|城市)|每(个|座)城市|每份报告"
     r"|\bwhich (cities|places|regions|reports|city|place)\b|\b(each|every|all) (city|cities|report|reports|place|places)\b"
     r"|\bacross (the )?(cities|reports|places)\b")
 _COMPARE = re.compile(r"比较|对比|相比|哪个(更)?(多|少|高|低|大|小)|谁(更)?(多|少|高|低)|更(多|少|高|低)|差距|分别"
@@ -222,8 +222,7 @@ class QueryAnalyzer:
         analysis.operation, analysis.operation_text = asked_operation(analysis.topic)
         if analysis.operation:
             # No sentence holds "合计" or "百分之几" for the figures it states: those words go.
-            kept = analysis.operation_text[:-1] if analysis.operation == "rate" else " "  # 胜诉率: 胜诉 stays
-            analysis.topic = analysis.topic.replace(analysis.operation_text, kept)
+            analysis.topic = without_operation(analysis.topic, analysis.operation)
             if analysis.operation in ("share", "threshold"):
                 # A rate asked of counts ("成功率…占…的比例", "采纳率超过三分之一"): the count is stated.
                 analysis.topic = re.sub(r"(成功|胜诉|采纳|办结|结案|完成|纠错|败诉|化解)率", r"\1", analysis.topic)

@@ -14,7 +14,7 @@ from typing import Literal
 
 from rag.text.lexicons import LEXICONS
 
-Operation = Literal["threshold", "ratio", "share", "rate", "average", "difference", "sum"]
+Operation = Literal["rank", "threshold", "ratio", "share", "rate", "average", "difference", "sum"]
 OPERATIONS: dict[str, re.Pattern] = {name: re.compile(pattern, re.IGNORECASE)
                                      for name, pattern in LEXICONS.arithmetic["operations"].items()}
 FRACTION_WORDS: dict[str, float] = {k: float(v) for k, v in LEXICONS.arithmetic.get("words", {}).items()}
@@ -27,3 +27,12 @@ def asked_operation(text: str) -> tuple[Operation | None, str]:
         if m:
             return name, m.group(0)
     return None, ""
+
+
+def without_operation(text: str, operation: Operation) -> str:
+    """The text without the words asking for ``operation`` (every occurrence); a rate keeps its
+    stem (胜诉率 -> 胜诉), since the count it is computed from is stated."""
+    pattern = OPERATIONS[operation]
+    if operation == "rate":
+        return pattern.sub(lambda m: m.group(0)[:-1], text)
+    return pattern.sub(" ", text)

@@ -9,6 +9,7 @@ with f-strings (markupsafe, Jinja's own escaping, writes quotes differently).
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -18,6 +19,8 @@ from markupsafe import Markup
 
 from rag.answer.highlight import cited_text, highlight_spans
 from rag.index.store import ReportIndex
+from rag.text.figures import UNITS
+from rag.text.markers import MARKER
 from rag.types import AnswerResult, Citation, Passage
 from rag.web.messages import note_zh
 
@@ -178,12 +181,58 @@ def report_page(index: ReportIndex, doc_id: str, chunk: int | None = None,
 # Markdown is kept in Python: its blank lines are its structure, which a template would blur.
 
 
+FORMULA_LABELS = {"计算：": "**计算**：", "Computed: ": "**Computed**: "}
+# A figure of a formula line (1274件, 83.7%, 1.16倍, 3.5万元, 2个百分点): code-formatted; markers stay outside.
+_FORMULA_FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?(?:万亿|万|亿|千)?(?:余|多)?(?:"
+                             + "|".join(re.escape(u) for u in sorted({*UNITS, "倍"}, key=len, reverse=True)) + ")?")
+_NUMBERED_POINT = re.compile(r"\d+\. ")
+
+
+def formula_markdown(line: str) -> str:
+    """A computed answer's last line as Markdown: ``计算：1274件[1] + 1472件[2] = 2746件`` becomes
+    ``**计算**：`1274件`[1] + `1472件`[2] = **`2746件`**`` (a line without the label is returned as it is).
+
+    The citation markers are left as they are in every answer: plain ``[n]`` text.
+    """
+    label = next((k for k in FORMULA_LABELS if line.startswith(k)), None)
+    if label is None:
+        return line
+    body, out, pos = line[len(label):], [FORMULA_LABELS[label]], 0
+    for m in [*MARKER.finditer(body), None]:
+        segment = body[pos:m.start() if m else len(body)]
+        segment = re.sub(r"[*_\\]", lambda c: "\\" + c.group(0), segment)
+        segment = _FORMULA_FIGURE.sub(lambda f: f"`{f.group(0)}`", segment)
+        out.append(re.sub(r"(= )(约?`[^`]+`)", r"\1**\2**", segment))  # the result, in bold
+        if m:
+            out.append(m.group(0))
+            pos = m.end()
+    return "".join(out)
+
+
+def _answer_body(result: AnswerResult) -> str:
+    """The answer's text as Markdown: a formula line shown as one (``formula_markdown``); a
+    section summary's headings set apart from their numbered points, so that each report's
+    points are an ordered list. Any other answer is its text, unchanged."""
+    lines = result.answer.split("\n")
+    if any(line.startswith(tuple(FORMULA_LABELS)) for line in lines):
+        lines = [formula_markdown(line) for line in lines]
+    if "section_summary" not in {getattr(n, "code", None) for n in result.notes}:
+        return "\n".join(lines)
+    text = ""
+    for i, line in enumerate(lines):
+        point = bool(_NUMBERED_POINT.match(line))
+        if i:
+            text += "\n" if point and _NUMBERED_POINT.match(lines[i - 1]) else "\n\n"
+        text += line if point or not line.strip() else f"**{line}**"
+    return text
+
+
 def answer_markdown(result: AnswerResult, mode_label: str, standalone: str | None) -> str:
     """The chat message for a finished answer: the answer, notes, and which mode answered."""
     parts = []
     if standalone:
         parts.append(f"*理解为：{standalone}*")
-    parts.append(result.answer)
+    parts.append(_answer_body(result))
     parts.extend(f"> 注：{note_zh(n)}" for n in result.notes)
     # A question no passage supports is refused before any model is asked.
     used = "仅检索（未找到依据）" if result.refused else (mode_label if result.mode == "llm" else "摘录原文")
