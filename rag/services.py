@@ -55,7 +55,7 @@ def build_answerer(settings: Settings, *, mode: str | None = None, k: int = 8,
             absence is recorded as the reason, and answers are extractive).
         share_server: run the bundled model in a process shared with other CLI runs.
     """
-    from rag.answer.answerer import Answerer
+    from rag.answer.answerer import Answerer, ContextBudget
     from rag.models.chat import ChatModelUnavailable, make_chat_model
 
     retriever = build_retriever(settings, k=k)
@@ -65,4 +65,4 @@ def build_answerer(settings: Settings, *, mode: str | None = None, k: int = 8,
             chat_model = make_chat_model(settings, share_server=share_server)
         except ChatModelUnavailable as exc:
             reason = str(exc)
-    return Answerer(retriever, chat_model, k=k, unavailable_reason=reason)
+    return Answerer(retriever, chat_model, k=k, unavailable_reason=reason, budget=ContextBudget.for_llm(settings.llm))

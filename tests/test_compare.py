@@ -218,3 +218,23 @@ def test_llm_answer_that_drops_the_figures_asked_about_falls_back(bundled_index)
         "侯马和石家庄的人民调解成功情况分别如何？", mode="llm")
     assert "100%" in result.answer and "98%" in result.answer
     assert any("left out figures" in n for n in result.notes)
+
+
+def test_rows_worded_differently_are_aligned_by_the_figure_phrases_vectors(bundled_index):
+    """The figure phrases embedded at ingest fill a row whose report words the metric otherwise
+    (新收行政复议申请 for 新收行政复议案件), and leave one alone that only sounds alike."""
+    from rag.answer.compare import ComparisonBuilder, TableRow
+
+    reports = {r.region: r for r in bundled_index.reports()}
+    builder = ComparisonBuilder(bundled_index, keywords=None)  # _align weighs no terms
+
+    def aligned(region: str, metric: str) -> TableRow:
+        row = TableRow(region=region, year=2024, doc_id=reports[region].doc_id)
+        found = TableRow(region="x", year=2024, doc_id="x", found=True, score=1.0, metric=metric)
+        builder._align([found, row], [reports[region], reports[region]], metric, False, False, False, None)
+        return row
+
+    taicang = aligned("太仓市", "新收行政复议案件")
+    assert taicang.found and taicang.aligned and taicang.figure == "325件" and "申請" in taicang.clause
+    # 查办各类案件 sounds like 法律援助案件 (0.95) but is not it: Taiyuan gives no legal-aid figure.
+    assert not aligned("太原市", "法律援助案件").found

@@ -96,3 +96,17 @@ def test_passages_for_one_place_are_the_cited_ones_and_one_more():
     fallback = _extractive([TY + "[1]"], [TY_P])
     got = LLMAnswer.passages_for(_analysis("q"), [other, TY_P, MY_P], fallback)
     assert [p.id for p in got] == ["ty", "x"]
+
+
+def test_a_hosted_model_reads_more_of_the_passages_than_the_bundled_one():
+    from rag.answer.llm_answer import ContextBudget
+
+    bundled, hosted = ContextBudget.for_llm("local"), ContextBudget.for_llm("openai")
+    assert (bundled.passages, bundled.excerpt_chars) == (3, 110)
+    assert hosted.passages > bundled.passages and hosted.excerpt_chars > bundled.excerpt_chars
+    many = [_passage(f"p{i}", "太原市", f"第{i}段。") for i in range(8)]
+    fallback = _extractive([f"第{i}段。[{i + 1}]" for i in range(8)], many)
+    several = _analysis("q", scope="several")
+    assert len(LLMAnswer.passages_for(several, many, fallback, limit=hosted.passages)) == 8  # one per place: all
+    assert len(LLMAnswer.passages_for(_analysis("q"), many, fallback, limit=hosted.passages)) == 6
+    assert len(LLMAnswer.passages_for(_analysis("q"), many, fallback, limit=bundled.passages)) == 3

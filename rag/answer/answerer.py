@@ -28,7 +28,7 @@ from langchain_core.language_models import BaseChatModel
 from rag.answer.arithmetic import Computation
 from rag.answer.citations import resolve_citations
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.answer.llm_answer import LLM_PASSAGES, MODEL_STOPPED_NOTE, LLMAnswer  # noqa: F401 - re-exported
+from rag.answer.llm_answer import LLM_PASSAGES, MODEL_STOPPED_NOTE, ContextBudget, LLMAnswer  # noqa: F401 - re-exported
 from rag.answer.notes import Note
 from rag.answer.refusals import (MAX_QUESTION_CHARS, QuestionError, clean_question,  # noqa: F401 - re-exported
                                  missing_places_note, not_found, refuse_unindexed)
@@ -57,6 +57,7 @@ class Answerer:
         unavailable_reason: why there is no chat model (shown when LLM mode is asked for).
         llm_timeout: seconds a whole LLM answer may take before the extractive answer is
             given instead (default ``RAG_LLM_TIMEOUT``, 60).
+        budget: how much of the passages the model reads (default: the bundled model's).
 
     Example:
         >>> answerer = Answerer(HybridRetriever(index=index))
@@ -66,7 +67,8 @@ class Answerer:
     """
 
     def __init__(self, retriever: HybridRetriever, chat_model: BaseChatModel | None = None, k: int = 8,
-                 unavailable_reason: str | None = None, llm_timeout: float | None = None):
+                 unavailable_reason: str | None = None, llm_timeout: float | None = None,
+                 budget: ContextBudget | None = None):
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         self.retriever = retriever
@@ -79,7 +81,7 @@ class Answerer:
             except ChatModelUnavailable:  # already reported by make_chat_model
                 llm_timeout = DEFAULT_LLM_TIMEOUT_S
         self.llm_timeout = llm_timeout
-        self._llm = LLMAnswer(chat_model, timeout=llm_timeout) if chat_model is not None else None
+        self._llm = LLMAnswer(chat_model, timeout=llm_timeout, budget=budget) if chat_model is not None else None
 
     @property
     def default_mode(self) -> Mode:

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.extractive import LIGHT_VERBS, ExtractiveAnswerer
 from rag.text.lexicons import LEXICONS
 from rag.text.figures import Figure, parse_number
 from rag.index.store import ReportIndex
@@ -35,6 +35,8 @@ MIN_MATCH = LEXICONS.threshold("compare", "min_match")
 TIE = LEXICONS.threshold("compare", "tie")
 METRIC_TIE = LEXICONS.threshold("compare", "metric_tie")
 CLAUSE_WEIGHT = LEXICONS.threshold("compare", "clause_weight")
+SEMANTIC_MIN = LEXICONS.threshold("compare", "semantic_min")
+SEMANTIC_MARGIN = LEXICONS.threshold("compare", "semantic_margin")
 _RATE = re.compile(r"率|比例|比重|占比|百分|rate|percent|share|proportion")
 _MONEY = re.compile(r"金额|资金|经费|多少元|万元|亿元|amount|money|yuan|funding")
 _CHANGE_ASKED = re.compile(r"增长|下降|增幅|降幅|同比|环比|增加|减少|上升|变化|increase|decrease|growth|change")
@@ -84,6 +86,7 @@ class TableRow:
     others: list[tuple[Figure, str]] = field(default_factory=list)  # equally good matches (figure, chunk id)
     meets: bool | None = None  # the question's condition holds (None: no condition, or no figure)
     worded: bool = False  # no matching figure, but a sentence of the report answers in words
+    aligned: bool = False  # found by the figure phrase's meaning, not its words (_align)
 
     @property
     def label(self) -> str:
@@ -209,10 +212,42 @@ class ComparisonBuilder:
             rows.append(row)
         if not any(r.found for r in rows):
             return None
+        self._align(rows, reports, self._metric_name(rows, weights), wants_rate, wants_money, wants_change, condition)
         return ComparisonTable(metric=self._metric_name(rows, weights), rows=rows, condition=condition,
                                asks_which=bool(_WHICH.search(question)) or analysis.scope == "all")
 
     # --- parts ---------------------------------------------------------------------------
+
+    def _align(self, rows: list[TableRow], reports: list[ReportRecord], metric: str, wants_rate: bool,
+               wants_money: bool, wants_change: bool, condition) -> None:
+        """Fill the rows of reports that word the metric differently (新收行政复议申请 where the
+        question and the other reports say 新收行政复议案件), by the figure phrases' vectors
+        stored at ingest: the closest figure, if close enough and clearly closer than the rest."""
+        missing = [(row, report) for row, report in zip(rows, reports) if not row.found]
+        if not missing or self.index.embeddings is None:
+            return
+        # The metric as the matched rows name it, from the question's first term on (法律援助案件,
+        # not 办理各类法律援助案件: "办理各类" would pull in 查办各类案件).
+        anchor = _unit(self.index.embeddings.embed_documents([_core(metric)])[0])
+        for row, report in missing:
+            scored = []
+            for figure, meta in self.index.figures(report, include_embeddings=True):
+                if not _passes_gates(figure, wants_rate, wants_money, wants_change):
+                    continue
+                scored.append((_cosine(anchor, meta["embedding"]), figure, meta))
+            scored.sort(key=lambda s: -s[0])
+            if not scored or scored[0][0] < SEMANTIC_MIN:
+                continue
+            sim, figure, meta = scored[0]
+            rival = next((s for s, f, _ in scored[1:] if matching_form(f.metric) != matching_form(figure.metric)), 0.0)
+            if sim - rival < SEMANTIC_MARGIN:
+                continue
+            row.found, row.score, row.aligned = True, sim, True
+            row.figure, row.value, row.unit = figure.text, figure.value, figure.unit
+            row.metric, row.qualifiers = figure.metric, figure.qualifiers
+            row.clause, row.sentence, row.chunk_id = figure.clause, figure.sentence, meta["chunk_id"]
+            if condition is not None and _same_kind(condition.unit, figure.unit):
+                row.meets = condition.holds(figure.value)
 
     @staticmethod
     def _score(figure: Figure, weights: dict[str, float], total: float, wants_rate: bool, wants_money: bool,
@@ -329,3 +364,36 @@ def _compare_values(found: list[TableRow], en: bool, cite) -> list[str]:
     most = "最高" if unit == "%" else "最多"
     least = "最低" if unit == "%" else "最少"
     return [f"{top.label}{most}（{cite(top)}），{bottom.label}{least}（{cite(bottom)}），相差{about}{diff_text}{ratio}"]
+
+
+def _passes_gates(figure: Figure, wants_rate: bool, wants_money: bool, wants_change: bool) -> bool:
+    """The kind checks of ``_score``: a rate for a rate question, money for money, a change for a change."""
+    return (wants_rate == (figure.unit in ("%", "个百分点")) and wants_money == (figure.unit == "元")
+            and bool(figure.change) == wants_change)
+
+
+def _unit(vector) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+def _cosine(unit_vector: list[float], other) -> float:
+    other = _unit(other)
+    return sum(a * b for a, b in zip(unit_vector, other))
+
+
+_LEADING_WORK = re.compile(r"^(?:各类|各项|各级|共|全年|累计)+")
+
+
+def _core(metric: str) -> str:
+    """A metric without the work verbs and fillers it opens with (办理各类法律援助案件 -> 法律援助案件):
+    what it counts, which is what another report's wording must share."""
+    previous = None
+    while previous != metric:
+        previous = metric
+        for verb in sorted(LIGHT_VERBS, key=len, reverse=True):
+            if metric.startswith(verb) and len(metric) > len(verb) + 1:
+                metric = metric[len(verb):]
+                break
+        metric = _LEADING_WORK.sub("", metric)
+    return metric or previous

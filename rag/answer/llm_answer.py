@@ -7,13 +7,14 @@ in its passage) the extractive answer stands, with a note saying why.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 from langchain_core.language_models import BaseChatModel
 
 from rag.answer import llm_checks
 from rag.answer.citations import resolve_citations
-from rag.answer.generate import build_answer_chain, excerpt
+from rag.answer.generate import EXCERPT_CHARS, build_answer_chain, excerpt
 from rag.answer.grounding import attribute, check_grounding
 from rag.answer.notes import Note
 from rag.models.chat import LLMTimeout, stream_within
@@ -25,25 +26,45 @@ MODEL_STOPPED_NOTE = Note("model_stopped")
 LLM_PASSAGES = 3  # excerpts the model sees: the bundled model reads ~75 prompt tokens/s on 2 cores
 
 
+@dataclass(frozen=True, kw_only=True)
+class ContextBudget:
+    """How much of the passages a model reads.
+
+    Args:
+        passages: how many passages at most.
+        excerpt_chars: how much of each (its sentences sharing most terms with the question).
+    """
+
+    passages: int = LLM_PASSAGES
+    excerpt_chars: int = EXCERPT_CHARS
+
+    @classmethod
+    def for_llm(cls, llm: str) -> "ContextBudget":
+        """The bundled model reads little on a CPU; a hosted one (``RAG_LLM=openai``) reads more."""
+        return cls(passages=6, excerpt_chars=600) if llm == "openai" else cls()
+
+
 class LLMAnswer:
     """Stream a model's answer and check it against the extractive one.
 
     Args:
         chat_model: the chat model (the bundled one through its process, or a hosted one).
         timeout: seconds the whole answer may take.
+        budget: how much of the passages the model reads (``ContextBudget.for_llm``).
     """
 
-    def __init__(self, chat_model: BaseChatModel, *, timeout: float):
+    def __init__(self, chat_model: BaseChatModel, *, timeout: float, budget: ContextBudget | None = None):
         self.chat_model = chat_model
         self.timeout = timeout
+        self.budget = budget or ContextBudget()
         self._chain = build_answer_chain(chat_model)
 
     def stream(self, question: str, analysis: QueryAnalysis, passages: list[Passage],
                fallback: AnswerResult, place_names: dict[str, str]) -> Iterator[str]:
         """Yield the model's text as it comes; return the checked result (or ``fallback``)."""
-        given = self.passages_for(analysis, passages, fallback)
+        given = self.passages_for(analysis, passages, fallback, limit=self.budget.passages)
         best = {s.split("[")[0] for s in fallback.answer.splitlines()}  # the extractive sentences
-        excerpts = [excerpt(p, analysis.terms, first=best) for p in given]
+        excerpts = [excerpt(p, analysis.terms, max_chars=self.budget.excerpt_chars, first=best) for p in given]
         pieces: list[str] = []
         inputs = {"question": question, "passages": excerpts, "language": analysis.language}
         try:

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 
-from rag.answer.answerer import Answerer
+from rag.answer.answerer import Answerer, ContextBudget
 from rag.answer.prompts import fixed_prompt_messages
 from rag.config import Settings
 from rag.models.chat import ChatModelUnavailable, make_chat_model
@@ -100,7 +100,8 @@ class AnswerModes:
                         chat_model = make_chat_model(dataclasses.replace(self.settings, llm=key))
                     except ChatModelUnavailable as exc:
                         reason = str(exc)
-                self._answerers[key] = Answerer(self.retriever, chat_model, unavailable_reason=reason)
+                self._answerers[key] = Answerer(self.retriever, chat_model, unavailable_reason=reason,
+                                                budget=ContextBudget.for_llm(key))
         return self._answerers[key], ("extractive" if key == "extractive" else "llm")
 
     def lock_for(self, key: str) -> threading.Lock | None:

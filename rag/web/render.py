@@ -181,7 +181,7 @@ def report_page(index: ReportIndex, doc_id: str, chunk: int | None = None,
 # Markdown is kept in Python: its blank lines are its structure, which a template would blur.
 
 
-FORMULA_LABELS = {"计算：": "**计算**：", "Computed: ": "**Computed**: "}
+FORMULA_LABELS = {"计算：": "**计算**：", "Computed: ": "**Computed**: ", "排序：": "**排序**：", "Order: ": "**Order**: "}
 # A figure of a formula line (1274件, 83.7%, 1.16倍, 3.5万元, 2个百分点): code-formatted; markers stay outside.
 _FORMULA_FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?(?:万亿|万|亿|千)?(?:余|多)?(?:"
                              + "|".join(re.escape(u) for u in sorted({*UNITS, "倍"}, key=len, reverse=True)) + ")?")
