@@ -66,6 +66,7 @@ class ChunkRecord:
     section_path: str = ""
     page: int | None = None
     page_end: int | None = None
+    part: str = ""  # the report's part it sits in (rag.text.parts: measures, shortcomings, plans …)
     extra: dict = field(default_factory=dict)
 
     def metadata(self) -> dict:
@@ -76,6 +77,8 @@ class ChunkRecord:
             "section": self.section,
             "section_path": self.section_path,
         }
+        if self.part:
+            data["part"] = self.part
         if self.page is not None:
             data["page"] = self.page
             data["page_end"] = self.page_end if self.page_end is not None else self.page

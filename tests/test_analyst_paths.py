@@ -188,3 +188,25 @@ def test_a_wrong_figure_in_the_question_is_corrected_not_refused():
     # A question about something the passages do not hold stays refused.
     other = QueryAnalyzer(records).run("太原市2024年无人机执法1500架次，覆盖多少个街道？")
     assert extractive_answer(other.question, other, passages, _Keywords()).refused
+
+
+def test_every_chunk_is_tagged_with_its_part_at_chunking():
+    from rag.text.parts import chunk_parts
+
+    text = clean(load_document(REPORTS / "taiyuan-2024.txt")).text
+    chunks = Chunker().run(text)
+    parts = chunk_parts([(c.start, c.text, c.section_path) for c in chunks])
+    assert len(parts) == len(chunks) and parts[0] == "preamble"
+    tagged = {p: [c.text for c, q in zip(chunks, parts) if q == p] for p in set(parts)}
+    assert any("放管服" in t for t in tagged["shortcomings"])
+    assert any("持续紧抓" in t for t in tagged["plans"])
+    assert all("下一步" not in t for t in tagged["measures"])
+
+
+def test_parts_are_stored_and_rank_first_for_a_part_question(bundled_index):
+    from rag.retrieve.hybrid import HybridRetriever
+
+    stored = {d.metadata.get("part") for r in bundled_index.reports() for d in bundled_index.chunks(r.doc_id)}
+    assert {"preamble", "measures", "shortcomings", "plans"} <= stored
+    docs = HybridRetriever(index=bundled_index, k=4).invoke("石家庄市2024年法治政府建设还存在哪些问题和不足？")
+    assert docs[0].metadata["part"] == "shortcomings" and "需要重视和改进" in docs[0].page_content

@@ -814,9 +814,13 @@ def test_judge_errors_are_counted_not_raised():
 def test_compare_counts_a_changed_citation_or_context_as_a_change():
     rows = _rows([("a", "fact", True, "1[1]"), ("b", "fact", True, "2[1]")])
     for r in rows:
-        r["citations"] = [{"n": 1, "chunk_id": "x:1", "text": "t"}]
-        r["contexts"] = [{"chunk_id": "x:1", "text": "t"}, {"chunk_id": "x:2", "text": "u"}]
+        r["citations"] = [{"n": 1, "doc_id": "x", "chunk_id": "x:v1:1", "text": "t"}]
+        r["contexts"] = [{"doc_id": "x", "chunk_id": "x:v1:1", "text": "t"}, {"doc_id": "x", "chunk_id": "x:v1:2", "text": "u"}]
     after = [dict(r) for r in rows]
-    after[0] = {**after[0], "citations": [{"n": 1, "chunk_id": "x:2", "text": "u"}]}
+    after[0] = {**after[0], "citations": [{"n": 1, "doc_id": "x", "chunk_id": "x:v1:2", "text": "u"}]}
     after[1] = {**after[1], "contexts": list(reversed(after[1]["contexts"]))}
     assert compare_results(rows, after).reworded == ["a", "b"]
+    # A re-ingest renames the chunks (a new version) without changing what was said.
+    renamed = [{**r, "citations": [{**c, "chunk_id": c["chunk_id"].replace("v1", "v2")} for c in r["citations"]]}
+               for r in rows]
+    assert compare_results(rows, renamed).reworded == []

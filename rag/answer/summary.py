@@ -22,7 +22,7 @@ from rag.index.keywords import KeywordIndex
 from rag.index.store import ReportIndex
 from rag.retrieve.query import QueryAnalysis
 from rag.text.normalize import matching_form
-from rag.text.parts import Paragraph, Part, ReportParts
+from rag.text.parts import Paragraph, Part, ReportParts, report_paragraphs
 from rag.text.sentences import char_bigrams, split_sentences
 from rag.types import AnswerResult, Passage, ReportRecord
 
@@ -98,26 +98,10 @@ class SummaryAnswer:
 
     @staticmethod
     def _lines(chunks: list[Document]) -> list[_Line]:
-        """The report's paragraphs in reading order, each with the chunk holding its start and its
-        headings. Chunks overlap by a sentence: the text is rebuilt from their offsets first, so a
-        paragraph that runs over two chunks is read once."""
-        spans = [(int(c.metadata.get("char_start", 0)), c) for c in chunks]
-        if not spans:
-            return []
-        size = max(start + len(c.page_content) for start, c in spans)
-        text = ["\n"] * size
-        for start, chunk in spans:
-            text[start:start + len(chunk.page_content)] = chunk.page_content
-        full = "".join(text)
-        out, at = [], 0
-        for line in full.split("\n"):
-            begin, at = at, at + len(line) + 1
-            if not line.strip():
-                continue
-            holder = next((c for s, c in spans if s <= begin < s + len(c.page_content)), spans[0][1])
-            headings = tuple(h for h in (holder.metadata.get("section_path") or "").split(" > ") if h)
-            out.append(_Line(line.strip(), holder, headings, line.strip() in headings))
-        return out
+        """The report's paragraphs in reading order, each with the chunk holding its start."""
+        spans = [(int(c.metadata.get("char_start", 0)), c.page_content, c.metadata.get("section_path") or "")
+                 for c in chunks]
+        return [_Line(p.text, chunks[holder], p.headings, p.is_heading) for p, holder in report_paragraphs(spans)]
 
     def _choose(self, lines: list[_Line], asked: Part | None, analysis: QueryAnalysis) -> tuple[list[_Line], str]:
         """The paragraphs (or items) that answer, and what to call them."""

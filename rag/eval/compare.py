@@ -37,9 +37,10 @@ class Comparison:
 
 
 def _what_was_said(row: dict) -> tuple:
-    """An answer as a reader sees it: its text, the passages it cites and those it was given."""
-    cited = tuple((c.get("chunk_id") or c.get("doc_id"), c.get("text")) for c in row.get("citations") or [])
-    given = tuple(c.get("chunk_id") or c.get("text") for c in row.get("contexts") or [])
+    """An answer as a reader sees it: its text, the passages it cites and those it was given
+    (by report and text: a re-ingest renames chunks without changing them)."""
+    cited = tuple((c.get("doc_id"), c.get("text")) for c in row.get("citations") or [])
+    given = tuple((c.get("doc_id"), c.get("text")) for c in row.get("contexts") or [])
     return (row.get("answer") or "").strip(), cited, given
 
 

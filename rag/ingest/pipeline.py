@@ -26,10 +26,12 @@ from rag.ingest.errors import IngestError
 from rag.ingest.loaders import SUPPORTED_SUFFIXES, load_document
 from rag.ingest.metadata import detect_metadata
 from rag.index.store import ReportIndex
+from rag.text.parts import chunk_parts
 from rag.types import ChunkRecord, ReportRecord
 
 # Bump when cleaning or chunking changes, so that re-ingest rebuilds every report.
-PIPELINE_VERSION = "2"  # 2: control and zero-width characters, orders to AI models and repeated passages left out
+PIPELINE_VERSION = "3"  # 2: control and zero-width characters, orders to AI models and repeated passages left out;
+# 3: each chunk tagged with its part of the report
 LONG_TEXT_CHARS = 200_000  # texts from this long show a chunking progress bar
 _OVERRIDABLE = ("region", "province", "year", "title", "publisher", "date")
 
@@ -252,11 +254,14 @@ class Ingestor:
                                   title=meta.title, publisher=meta.publisher, date=meta.date,
                                   lang=meta.lang)
             header = " ".join(str(x) for x in (meta.region, f"{meta.year}年" if meta.year else None) if x)
+            # Each chunk's part of the report (measures, shortcomings, plans …), read from the
+            # whole report's headings and paragraph openings (rag.text.parts).
+            parts = chunk_parts([(c.start, c.text, c.section_path) for c in chunks])
             records = [ChunkRecord(text=c.text, embed_text=f"{header} {c.section}\n{c.text}".strip(),
                                    chunk_index=c.index, char_start=c.start, char_end=c.end,
                                    section=c.section, section_path=c.section_path,
-                                   page=c.page, page_end=c.page_end)
-                       for c in chunks]
+                                   page=c.page, page_end=c.page_end, part=part)
+                       for c, part in zip(chunks, parts)]
             with tqdm(total=len(records), desc=f"  {path.name[-24:]}", unit="chunk", leave=False,
                       disable=not self.progress, file=sys.stderr) as chunk_bar:
                 def advance(n: int) -> None:

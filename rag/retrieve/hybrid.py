@@ -424,12 +424,19 @@ class HybridRetriever(BaseRetriever):
 
         terms = analysis.terms  # places and years are left out: the filters cover them
         hits = snap.keywords.search(terms, k=candidates, mask=mask) if terms else []
-        return self._fuse(snap, dense_ranked, [(h.id, h.score) for h in hits], k)
+        keyword_ranked = [(h.id, h.score) for h in hits]
+        extra = []
+        if analysis.part:
+            # A question about a part of the report (不足, 下一步): its chunks, tagged at ingest,
+            # rank as a third list in the fusion, in the order the other two put them.
+            seen = dict.fromkeys(c for c, _ in dense_ranked + keyword_ranked)
+            extra = [(c, 1.0) for c in seen if snap.documents[c].metadata.get("part") == analysis.part]
+        return self._fuse(snap, dense_ranked, keyword_ranked, k, extra)
 
     def _fuse(self, snap: _Snapshot, dense: list[tuple[str, float]], keyword: list[tuple[str, float]],
-              k: int) -> list[Document]:
+              k: int, extra: list[tuple[str, float]] = ()) -> list[Document]:
         fused: dict[str, float] = {}
-        for ranked in (dense, keyword):
+        for ranked in (dense, keyword, extra):
             for rank, (cid, _) in enumerate(ranked):
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
         dense_score, keyword_score = dict(dense), dict(keyword)

@@ -19,7 +19,7 @@ from rag.index.keywords import question_terms
 from rag.text.places import Gazetteer, short_name
 from rag.text.normalize import arabic_years, matching_form
 from rag.text.arithmetic import Operation, asked_operation, without_operation
-from rag.text.parts import ReportParts
+from rag.text.parts import Part, ReportParts
 from rag.text.synonyms import Synonyms
 from rag.text.years import QUESTION_YEAR, years_in_question
 
@@ -115,6 +115,7 @@ class QueryAnalysis:
             免交证明（"无证明城市"、免证办）); a passage answers if it has any one of each group.
         operation: what it asks to compute from stated figures (sum, share, average, ...), and
             ``operation_text`` the words saying so (``rag/text/data/arithmetic.toml``).
+        part: the part of the report it asks about (shortcomings, plans …; ``rag.text.parts``).
     """
 
     question: str
@@ -134,6 +135,7 @@ class QueryAnalysis:
     alternatives: list[list[list[str]]] = field(default_factory=list)
     operation: Operation | None = None
     operation_text: str = ""
+    part: Part | None = None
 
     @property
     def refusal_reason(self) -> str | None:
@@ -219,6 +221,7 @@ class QueryAnalyzer:
         for start, end in spans:
             topic[start:end] = " " * (end - start)
         analysis.topic = QUESTION_YEAR.sub(" ", "".join(topic))
+        analysis.part = ReportParts.default().asked(normalised)
         analysis.operation, analysis.operation_text = asked_operation(analysis.topic)
         if analysis.operation:
             # No sentence holds "合计" or "百分之几" for the figures it states: those words go.

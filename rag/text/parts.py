@@ -111,4 +111,46 @@ class ReportParts:
         return out
 
 
+def report_paragraphs(chunks: list[tuple[int, str, str]]) -> list[tuple[Paragraph, int]]:
+    """A report's paragraphs in reading order, rebuilt from its chunks, each with the index of the
+    chunk its start lies in.
+
+    Args:
+        chunks: (char_start, text, section_path) of each chunk, in reading order. Chunks overlap
+            by a sentence; the text is rebuilt from their offsets, so a paragraph running over two
+            chunks is read once.
+    """
+    if not chunks:
+        return []
+    size = max(start + len(text) for start, text, _ in chunks)
+    rebuilt = ["\n"] * size
+    for start, text, _ in chunks:
+        rebuilt[start:start + len(text)] = text
+    out, at = [], 0
+    for line in "".join(rebuilt).split("\n"):
+        begin, at = at, at + len(line) + 1
+        if not line.strip():
+            continue
+        holder = next((i for i, (s, text, _) in enumerate(chunks) if s <= begin < s + len(text)), 0)
+        headings = tuple(h for h in (chunks[holder][2] or "").split(" > ") if h)
+        out.append((Paragraph(line.strip(), headings, line.strip() in headings), holder))
+    return out
+
+
+def chunk_parts(chunks: list[tuple[int, str, str]], parts: "ReportParts | None" = None) -> list[Part]:
+    """The part of each chunk: that of the first body paragraph starting in it (else the last
+    paragraph before it), as ``ReportParts.tag`` reads the whole report."""
+    parts = parts or ReportParts.default()
+    paragraphs = report_paragraphs(chunks)
+    tags = parts.tag([p for p, _ in paragraphs])
+    out: list[Part] = []
+    last: Part = "preamble"
+    for i in range(len(chunks)):
+        mine = [tag for (p, holder), tag in zip(paragraphs, tags) if holder == i and not p.is_heading]
+        if mine:
+            last = mine[0]
+        out.append(last)
+    return out
+
+
 _DEFAULT = ReportParts(LEXICONS.parts)
