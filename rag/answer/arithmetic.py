@@ -62,6 +62,7 @@ class Computation:
     def __init__(self, analysis: QueryAnalysis):
         self.analysis = analysis
         self.en = analysis.language == "en"
+        self.pick = _Picker(analysis)
 
     def run(self, result: AnswerResult) -> AnswerResult:
         """``result`` with the computation appended (or a note saying why none was made)."""
@@ -112,18 +113,18 @@ class Computation:
         if op == "threshold":
             return self._threshold(operands)
         if op in ("share", "rate"):
-            part, whole = self._part_and_whole(operands)
+            part, whole = self.pick.part_and_whole(operands)
             return self._divide(part, whole, percent=True)
         if op == "ratio":
-            first, second = self._two(operands)
+            first, second = self.pick.two(operands)
             return self._divide(first, second, percent=False)
         if op == "average":
-            total, count = self._total_and_count(operands)
+            total, count = self.pick.total_and_count(operands)
             return self._divide(total, count, percent=False, per=True)
         if op == "difference":
-            first, second = self._two(operands)
+            first, second = self.pick.two(operands)
             return self._difference(first, second)
-        return self._sum(self._by_parts(operands, at_least=2))
+        return self._sum(self.pick.by_parts(operands, at_least=2))
 
     def _sum(self, operands: list[Operand]) -> str:
         units = {o.figure.unit for o in operands}
@@ -164,10 +165,10 @@ class Computation:
         stated = [o for o in operands if (o.figure.unit == "%") == (unit == "%")]
         computed = ""
         if stated:
-            operand = self._by_parts(stated, at_least=1)[0]
+            operand = self.pick.by_parts(stated, at_least=1)[0]
             value, shown = operand.figure.value, operand.cited
         elif unit == "%":  # 采纳率超过三分之一了吗, where only the counts are stated
-            part, whole = self._part_and_whole(operands)
+            part, whole = self.pick.part_and_whole(operands)
             value = part.figure.value / whole.figure.value * 100
             computed = self._divide(part, whole, percent=True)
             shown = _format(value, "%")
@@ -186,17 +187,21 @@ class Computation:
             verdict = f"{'是' if holds else '否'}，{shown}{'，' if computed else ''}对比{threshold}"
         return f"{computed}；{verdict}" if computed else verdict
 
-    # --- choosing operands ---------------------------------------------------------------
+class _Picker:
+    """Which cited figures are the operands: the parts the question names, matched to metrics."""
 
-    def _parts(self) -> list[str]:
+    def __init__(self, analysis: QueryAnalysis):
+        self.analysis = analysis
+
+    def parts(self) -> list[str]:
         topic = self.analysis.topic
         parts = [_FILLER.sub("", p).strip() for p in _PART_SEPARATORS.split(topic)]
         return [p for p in parts if len(p) >= 2]
 
-    def _by_parts(self, operands: list[Operand], at_least: int) -> list[Operand]:
+    def by_parts(self, operands: list[Operand], at_least: int) -> list[Operand]:
         """One operand per part the question names, best match first; distinct figures."""
         chosen: list[Operand] = []
-        for part in self._parts():
+        for part in self.parts():
             ranked = sorted(operands, key=lambda o: -_match(part, o.figure))
             best = next((o for o in ranked if o not in chosen and _match(part, o.figure) > 0), None)
             if best is not None:
@@ -207,14 +212,14 @@ class Computation:
             raise Computation.CannotCompute("the figures to combine could not be told apart")
         return sorted(chosen, key=lambda o: (o.line, o.figure.start))
 
-    def _two(self, operands: list[Operand]) -> tuple[Operand, Operand]:
-        chosen = self._by_parts(operands, at_least=2)
+    def two(self, operands: list[Operand]) -> tuple[Operand, Operand]:
+        chosen = self.by_parts(operands, at_least=2)
         return chosen[0], chosen[1]
 
-    def _part_and_whole(self, operands: list[Operand]) -> tuple[Operand, Operand]:
+    def part_and_whole(self, operands: list[Operand]) -> tuple[Operand, Operand]:
         """The part and the whole of a share: the part the question names (or the rate's stem),
         over the larger figure of the same unit before it (或 the whole it names)."""
-        parts = self._parts()
+        parts = self.parts()
         # A rate the question names (胜诉率, 采纳率): its stem names the part.
         named_rate = _RATE_STEM.search(self.analysis.operation_text) or _RATE_STEM.search(self.analysis.normalised)
         stem = named_rate.group(1) if named_rate else ""
@@ -237,7 +242,7 @@ class Computation:
             raise Computation.CannotCompute("the whole of the share is not among the cited figures")
         return part, before[-1] if stem else before[0]
 
-    def _total_and_count(self, operands: list[Operand]) -> tuple[Operand, Operand]:
+    def total_and_count(self, operands: list[Operand]) -> tuple[Operand, Operand]:
         """For 平均每个X…多少Y: the count of X (unit 个/家/名) and the total of Y."""
         after = re.search(r"每(个|家|名|人|项|件|场|户|支|所)?", self.analysis.operation_text + self.analysis.normalised)
         measure = after.group(1) if after and after.group(1) else "个"
@@ -251,6 +256,7 @@ class Computation:
         if total is None:
             raise Computation.CannotCompute("the total of the average is not among the cited figures")
         return total, count
+
 
 
 def _operands(answer: str) -> list[Operand]:

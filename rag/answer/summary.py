@@ -92,7 +92,7 @@ class SummaryAnswer:
                 blocks.append((report, label, points))
         if not blocks:
             return None
-        return self._render(question, analysis, blocks, mode)
+        return _render(question, analysis, blocks, mode)
 
     # --- the report's paragraphs ---------------------------------------------------------
 
@@ -199,25 +199,26 @@ class SummaryAnswer:
             out += sentence
         return out.strip()
 
-    def _render(self, question: str, analysis: QueryAnalysis,
-                blocks: list[tuple[ReportRecord, str, list[tuple[str, Document]]]], mode: str) -> AnswerResult:
-        en = analysis.language == "en"
-        passages: list[Passage] = []
-        number: dict[str, int] = {}
-        lines = []
-        for report, label, points in blocks:
-            where = f"{report.region} ({report.year})" if en else f"{report.region}（{report.year}年）"
-            lines.append(f"{where} {label}:" if en else f"{where}报告{('「' + label + '」') if label else ''}要点：")
-            for k, (point, chunk) in enumerate(points, start=1):
-                if chunk.id not in number:
-                    passages.append(Passage.from_document(chunk))
-                    number[chunk.id] = len(passages)
-                lines.append(f"{k}. {point.rstrip('。；;，,')}[{number[chunk.id]}]")
-        text, citations = resolve_citations("\n".join(lines), passages)
-        result = AnswerResult(question=question, answer=text, refused=False, citations=citations,
-                              contexts=passages, mode=mode)
-        result.notes.append(Note("section_summary"))
-        return result
+def _render(question: str, analysis: QueryAnalysis,
+            blocks: list[tuple[ReportRecord, str, list[tuple[str, Document]]]], mode: str) -> AnswerResult:
+    """One heading per report, then its numbered points, each with the ``[n]`` of its chunk."""
+    en = analysis.language == "en"
+    passages: list[Passage] = []
+    number: dict[str, int] = {}
+    lines = []
+    for report, label, points in blocks:
+        where = f"{report.region} ({report.year})" if en else f"{report.region}（{report.year}年）"
+        lines.append(f"{where} {label}:" if en else f"{where}报告{('「' + label + '」') if label else ''}要点：")
+        for k, (point, chunk) in enumerate(points, start=1):
+            if chunk.id not in number:
+                passages.append(Passage.from_document(chunk))
+                number[chunk.id] = len(passages)
+            lines.append(f"{k}. {point.rstrip('。；;，,')}[{number[chunk.id]}]")
+    text, citations = resolve_citations("\n".join(lines), passages)
+    result = AnswerResult(question=question, answer=text, refused=False, citations=citations,
+                          contexts=passages, mode=mode)
+    result.notes.append(Note("section_summary"))
+    return result
 
 
 def _without_heading(line: _Line, heading: str | None = None) -> str:

@@ -204,6 +204,8 @@ def cmd_chat(args, settings: Settings) -> int:
         history.append(standalone)
 
 
+# Size: one command's whole flow (run, report, compare with the baseline); its steps are the
+# harness's functions, what stays here is wiring of the options.
 def cmd_eval(args, settings: Settings) -> int:
     from datetime import datetime
     from pathlib import Path
@@ -336,6 +338,7 @@ def cmd_serve(args, settings: Settings) -> int:
     return 0
 
 
+# Size: the whole command line in one declarative place, one add_argument per option.
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Cited answers over Chinese government reports.")
     sub = parser.add_subparsers(dest="command", required=True)

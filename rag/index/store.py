@@ -125,6 +125,8 @@ def _client(settings: Settings):
     return chromadb.PersistentClient(path=settings.index_dir, settings=chroma_settings)
 
 
+# Size: one noun, the stored index; each method is one short Chroma operation on it (add,
+# remove, read, correct, figures), kept together so that every write goes through one place.
 class ReportIndex:
     """Reports and their chunks in Chroma (embedded, or a server when ``RAG_CHROMA_URL`` is set).
 

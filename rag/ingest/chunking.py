@@ -66,6 +66,8 @@ def heading_level(line: str) -> int:
     return 0
 
 
+# Size: the chunker's two halves (sentences with their headings; packing them) share the
+# token counter and the limits; run() is one loop because its packing rules interact.
 class Chunker:
     """Section-aware, sentence-packing chunker.
 

@@ -125,6 +125,8 @@ def is_info_line(line: str) -> bool:
         re.match(r"^(来源|信息来源|发布日期|发布时间)\s*[:：]", form) and len(form) < 80)
 
 
+# Size: one pass over the lines in reading order; each step is a named predicate above, what
+# stays here is their order, which matters (debris before joining broken lines).
 def clean(document: LoadedDocument) -> CleanedText:
     """Remove debris lines, repeated headers/footers and link tails; normalise whitespace.
 

@@ -109,6 +109,8 @@ def _place_of(mentions: list[PlaceMention], text_form: str, fallback) -> str | N
     return _narrowest(fallback(mentions), mentions)
 
 
+# Size: the clues for place, year and title are weighed against each other in one place, so
+# that a reviewer sees their precedence in one read.
 def detect_metadata(text: str, path: str | Path, info_lines: list[str] | None = None,
                     gazetteer: Gazetteer | None = None) -> ReportMetadata:
     """Detect the metadata of a cleaned report.

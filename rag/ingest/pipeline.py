@@ -203,6 +203,8 @@ class Ingestor:
         summary.seconds = time.perf_counter() - started
         return summary
 
+    # Size: one file's transaction (read, skip, clean, chunk, store, report) kept in one place so
+    # that its error handling (nothing stored half) is visible at a glance.
     def _ingest_one(self, path: Path, region: str | None, year: int | None,
                     existing: dict[str, ReportRecord], summary: IngestSummary) -> FileResult:
         source = display_path(path)

@@ -135,6 +135,8 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+# Size: one process's whole life (start, lease, health, restart, stop) for both the owned and
+# the shared mode; split, the locking between them would be spread over several classes.
 class ModelServer:
     """One supervised model process.
 

@@ -282,6 +282,8 @@ class _Snapshot:
         return parts
 
 
+# Size: the LangChain retriever plus its per-place and fused searches, which share the snapshot
+# and the filters; the snapshot itself is its own class above.
 class HybridRetriever(BaseRetriever):
     """Dense + BM25 retrieval with query analysis and per-place search.
 

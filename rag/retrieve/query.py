@@ -174,6 +174,8 @@ def _is_place_word(word: str) -> bool:
     return len(tagged) == 1 and tagged[0].flag.startswith("ns")
 
 
+# Size: one question's reading (places, years, scope, terms, operation); place matching
+# (_places) is the longest part because of the spellings it accepts (太原/太原市/taiyuan).
 class QueryAnalyzer:
     """Analyse questions against the reports in the index.
 
