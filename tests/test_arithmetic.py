@@ -66,7 +66,7 @@ def test_a_threshold_check_says_yes_or_no_with_the_figure():
     yes = _computed("太原市2024年新收行政复议案件超过1000件了吗？", "全年新收行政复议案件1274件,同比增长204%。[1]")
     assert _line(yes) == "计算：是，1274件[1]对比1000件"
     no = _computed("绵阳市2024年立法建议的采纳率超过一半了吗？", "全年共收到立法建议436条,采纳162条。[1]")
-    assert _line(no) == "计算：162条[1] ÷ 436条[1] = 37.2%；否，37.2%，对比50%"
+    assert _line(no) == "计算：162条[1] ÷ 436条[1] = 37.2%；否，37.2%，对比一半"
 
 
 def test_nothing_is_computed_when_the_parts_cannot_be_told_apart_or_two_figures_are_asked():

@@ -826,3 +826,18 @@ def test_compare_counts_a_changed_citation_or_context_as_a_change():
     renamed = [{**r, "citations": [{**c, "chunk_id": c["chunk_id"].replace("v1", "v2")} for c in r["citations"]]}
                for r in rows]
     assert compare_results(rows, renamed).reworded == []
+
+
+def test_computed_and_quoted_figures_count_as_grounded_and_a_wrong_result_does_not():
+    from rag.eval.harness import Question, score
+
+    q = Question(id="x", question="石家庄市2024年废止、宣布失效和修改的规范性文件一共多少件？超过40件了吗？",
+                 must_include=[["46"]], evidence=[])
+    cited = [{"n": 1, "text": "依法废止2件、宣布失效38件、予以修改6件。"}]
+    right = {"answer": "依法废止2件、宣布失效38件、予以修改6件。[1]\n计算：2件[1] + 38件[1] + 6件[1] = 46件；是，46件对比40件",
+             "citations": cited, "contexts": [], "refused": False}
+    got = score(q, right)
+    assert got["figures"] == got["grounded_figures"] + got["computed_figures"]  # 40件 is the question's own
+    wrong = {**right, "answer": right["answer"].replace("= 46件；是，46件", "= 47件；是，47件")}
+    got = score(q, wrong)
+    assert got["grounded_figures"] + got.get("computed_figures", 0) < got["figures"]

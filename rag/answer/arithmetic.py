@@ -160,6 +160,7 @@ class Computation:
     def _threshold(self, operands: list[Operand]) -> str:
         text = self.analysis.operation_text
         limit, unit = _limit(text)
+        unit, _, word = unit.partition(":")
         if limit is None:
             raise Computation.CannotCompute("the question's threshold could not be read")
         stated = [o for o in operands if (o.figure.unit == "%") == (unit == "%")]
@@ -180,7 +181,7 @@ class Computation:
             holds = value >= limit
         else:
             holds = value > limit
-        threshold = _format(limit, unit)
+        threshold = word or _format(limit, unit)
         if self.en:
             verdict = f"{'yes' if holds else 'no'}: {shown} against {threshold}"
         else:
@@ -288,7 +289,7 @@ def _same_kind(a: Operand, b: Operand) -> bool:
 def _limit(text: str) -> tuple[float | None, str]:
     for word, value in FRACTION_WORDS.items():
         if word in text:
-            return value, "%"
+            return value, "%:" + word  # shown as the question says it (三分之一), not 33.33%
     m = _THRESHOLD_FIGURE.search(text)
     if not m:
         return None, ""

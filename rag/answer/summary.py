@@ -82,7 +82,7 @@ class SummaryAnswer:
     def run(self, question: str, analysis: QueryAnalysis, reports: list[ReportRecord], mode: str) -> AnswerResult | None:
         """The points of each report in scope, or None when no part or section answers."""
         asked = self.parts.asked(question)
-        blocks: list[tuple[ReportRecord, str, list[tuple[str, Document]]]] = []
+        blocks: list[tuple[ReportRecord, str, list[tuple[str, list[Document]]]]] = []
         for report in reports:
             chunks = self.index.chunks(report.doc_id)
             lines = self._lines(chunks)
@@ -176,17 +176,16 @@ class SummaryAnswer:
 
     # --- points --------------------------------------------------------------------------
 
-    def _points(self, lines: list[_Line], chunks: list[Document], label: str) -> list[tuple[str, Document]]:
-        """Each item's opening, with the chunk that holds it (the one to cite). A sub-heading
+    def _points(self, lines: list[_Line], chunks: list[Document], label: str) -> list[tuple[str, list[Document]]]:
+        """Each item's opening, with the chunks that hold it (those to cite). A sub-heading
         opening a paragraph is its point ("(一)法治思维能力有待提高。"), unless it is the label."""
-        points: list[tuple[str, Document]] = []
+        points: list[tuple[str, list[Document]]] = []
         for line in lines:
             text = _without_heading(line, label) if label in line.headings else line.text
             for item in _items(text):
                 point = self._opening(item)
                 if point and point not in {p for p, _ in points}:
-                    holder = next((c for c in chunks if point in c.page_content), line.chunk)
-                    points.append((point, holder))
+                    points.append((point, _holders(point, chunks, line.chunk)))
         return points[:self.max_points]
 
     def _opening(self, item: str) -> str:
@@ -200,7 +199,7 @@ class SummaryAnswer:
         return out.strip()
 
 def _render(question: str, analysis: QueryAnalysis,
-            blocks: list[tuple[ReportRecord, str, list[tuple[str, Document]]]], mode: str) -> AnswerResult:
+            blocks: list[tuple[ReportRecord, str, list[tuple[str, list[Document]]]]], mode: str) -> AnswerResult:
     """One heading per report, then its numbered points, each with the ``[n]`` of its chunk."""
     en = analysis.language == "en"
     passages: list[Passage] = []
@@ -209,16 +208,29 @@ def _render(question: str, analysis: QueryAnalysis,
     for report, label, points in blocks:
         where = f"{report.region} ({report.year})" if en else f"{report.region}（{report.year}年）"
         lines.append(f"{where} {label}:" if en else f"{where}报告{('「' + label + '」') if label else ''}要点：")
-        for k, (point, chunk) in enumerate(points, start=1):
-            if chunk.id not in number:
-                passages.append(Passage.from_document(chunk))
-                number[chunk.id] = len(passages)
-            lines.append(f"{k}. {point.rstrip('。；;，,')}[{number[chunk.id]}]")
+        for k, (point, holders) in enumerate(points, start=1):
+            for chunk in holders:
+                if chunk.id not in number:
+                    passages.append(Passage.from_document(chunk))
+                    number[chunk.id] = len(passages)
+            marks = "".join(f"[{number[c.id]}]" for c in holders)
+            lines.append(f"{k}. {point.rstrip('。；;，,')}{marks}")
     text, citations = resolve_citations("\n".join(lines), passages)
     result = AnswerResult(question=question, answer=text, refused=False, citations=citations,
                           contexts=passages, mode=mode)
     result.notes.append(Note("section_summary"))
     return result
+
+
+def _holders(point: str, chunks: list[Document], fallback: Document) -> list[Document]:
+    """The chunk holding the point, or, for a point running over a chunk boundary, the chunks
+    holding its start and its end (both are cited: each holds part of it)."""
+    whole = next((c for c in chunks if point in c.page_content), None)
+    if whole is not None:
+        return [whole]
+    head = next((c for c in chunks if point[:24] in c.page_content), fallback)
+    tail = next((c for c in reversed(chunks) if point[-24:] in c.page_content), head)
+    return [head] if tail is head else [head, tail]
 
 
 def _without_heading(line: _Line, heading: str | None = None) -> str:

@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 
 from rag.eval.matching import contains, matches_all_groups
 from rag.answer.grounding import answer_figures
+from rag.text.arithmetic import FRACTION_WORDS
 from rag.text.figures import Figure, same_value, stated_figures
 
 KINDS = ("fact", "compare", "list", "unanswerable")
@@ -112,13 +113,20 @@ def score(question: Question, result: dict) -> dict:
         failure = None if refused else "answered an unanswerable question"
     scored = {"correct": correct, "failure": failure}
     if not refused:
-        stated = answer_figures(result.get("answer", ""))
+        sources = [f for text in cited for f in stated_figures(text)]
+        # A figure the question itself states (a threshold, a wrong premise the answer corrects)
+        # is quoted, not claimed.
+        asked = stated_figures(question.question) + [
+            Figure(metric="", value=value, unit="%", text=word) for word, value in FRACTION_WORDS.items()
+            if word in question.question]  # 超过一半 is 50%
+        stated = [f for f in answer_figures(result.get("answer", ""))
+                  if same_value(f, sources) or not same_value(f, asked)]
         if stated:
-            sources = [f for text in cited for f in stated_figures(text)]
             held = [f for f in stated if same_value(f, sources)]
             scored["figures"] = len(stated)
             scored["grounded_figures"] = len(held)
-            computed = sum(is_computed(f, held) for f in stated if not same_value(f, sources))
+            results = formula_results(result.get("answer", ""), held)
+            computed = sum(is_computed(f, held) or same_value(f, results) for f in stated if not same_value(f, sources))
             if computed:
                 scored["computed_figures"] = computed
     if question.evidence:
@@ -131,6 +139,39 @@ def score(question: Question, result: dict) -> dict:
             holding = sum(any(contains(c, e) for e in question.evidence) for c in cited)
             scored["citation_precision"] = holding / len(cited)
     return scored
+
+
+_FORMULA = re.compile(r"^(?:计算|Computed)[：:]\s*(?P<lhs>[^=；;]+?)\s*=\s*(?P<rhs>[^；;，,\n]+)", re.MULTILINE)
+
+
+def formula_results(answer: str, held: list[Figure]) -> list[Figure]:
+    """The results of the answer's formula lines (``计算：2件[1] + 38件[1] + 6件[1] = 46件``) that
+    follow from their operands, when every operand is a grounded figure."""
+    out = []
+    for m in _FORMULA.finditer(answer):
+        operands = stated_figures(m["lhs"])
+        ops = re.findall(r"[+−\-÷×/*]", re.sub(r"\[\d+\]", "", m["lhs"]))
+        results = stated_figures(m["rhs"])
+        if not operands or not results or len(ops) != len(operands) - 1:
+            continue
+        if not all(same_value(o, held) for o in operands):
+            continue
+        value = operands[0].value
+        for op, operand in zip(ops, operands[1:]):
+            if op == "+":
+                value += operand.value
+            elif op in "−-":
+                value -= operand.value
+            elif op in "÷/":
+                value = value / operand.value if operand.value else float("nan")
+            else:
+                value *= operand.value
+        result = results[0]
+        if result.percent and not any(o.percent for o in operands):
+            value *= 100
+        if abs(value - result.value) <= 0.5 * 10 ** -_decimals(result) + 1e-9:
+            out.append(result)
+    return out
 
 
 def _decimals(figure: Figure) -> int:
