@@ -110,3 +110,12 @@ def test_a_hosted_model_reads_more_of_the_passages_than_the_bundled_one():
     assert len(LLMAnswer.passages_for(several, many, fallback, limit=hosted.passages)) == 8  # one per place: all
     assert len(LLMAnswer.passages_for(_analysis("q"), many, fallback, limit=hosted.passages)) == 6
     assert len(LLMAnswer.passages_for(_analysis("q"), many, fallback, limit=bundled.passages)) == 3
+
+
+def test_each_asks_for_more_than_one_figure():
+    line = "全市刑事、治安警情实现“五连降”,立案数分别下降28.2%、9.2%。"
+    fallback = _extractive([line + "[1]"], [_passage("my", "绵阳市", line)])
+    analysis = _analysis("绵阳市2024年刑事和治安案件的立案数各下降了多少？", terms=("刑事", "治安", "立案", "下降"))
+    note = llm_checks.left_out_figures("立案数下降28.2%[1]。", fallback, analysis)
+    assert note is not None and "9.2%" in note.params["figures"]
+    assert llm_checks.left_out_figures("分别下降28.2%和9.2%[1]。", fallback, analysis) is None

@@ -23,6 +23,8 @@ from rag.types import AnswerResult, Citation
 _ASKS = re.compile(r"多少|几(?=[件个次人项家起名场所万条份支批])|\bhow (?:many|much)\b"
                    r"|\bwhat\b[^?,.;]*?\b(?:rate|percentage|share|proportion)\b")
 
+_EACH = re.compile(r"(?:各|分别)(?:是|为|有|少了|多了|增长了?|下降了?)?(?:多少|几)|\beach\b|\brespectively\b")
+
 
 def model_refused(raw: str) -> Note | None:
     """The model says the passages do not hold the answer (and cites nothing).
@@ -94,6 +96,8 @@ def _unanswered_figures(text: str, extractive: AnswerResult, analysis: QueryAnal
     """
     stated = stated_figures(text)
     asks = len(_ASKS.findall(analysis.normalised))
+    if asks == 1 and _EACH.search(analysis.normalised):
+        asks = 2  # "刑事和治安立案数各少了多少": one 多少, two figures
     if not stated or asks <= len({(s.value, s.percent) for s in stated}):
         return []
     relevant = _asked_figures(extractive, analysis)
