@@ -210,3 +210,11 @@ def test_parts_are_stored_and_rank_first_for_a_part_question(bundled_index):
     assert {"preamble", "measures", "shortcomings", "plans"} <= stored
     docs = HybridRetriever(index=bundled_index, k=4).invoke("石家庄市2024年法治政府建设还存在哪些问题和不足？")
     assert docs[0].metadata["part"] == "shortcomings" and "需要重视和改进" in docs[0].page_content
+
+
+def test_a_change_the_report_does_not_give_is_said_so_with_what_it_states(answerer):
+    no = answerer.run("太仓市2024年新收行政复议申请同比增长多少？", mode="extractive")
+    assert no.refused and no.answer.startswith("报告中未提及该数字的变化") and "325件" in no.answer
+    assert no.citations and no.notes[-1].code == "change_not_given"
+    yes = answerer.run("太原市2024年新收行政复议案件同比增长多少？", mode="extractive")
+    assert not yes.refused and "204%" in yes.answer

@@ -156,6 +156,10 @@ class Answerer:
             yield result.answer
             return result
         result = extractive_answer(question, analysis, passages, snap.keywords)
+        if not result.refused and _change_not_given(analysis, result):
+            result = _change_refusal(question, analysis, result, mode)
+            yield result.answer
+            return result
         if analysis.operation and not result.refused:
             # Arithmetic is done by code from the cited figures; no model rewrites the numbers.
             result = Computation(analysis).run(result)
@@ -213,3 +217,29 @@ def _without_figures(normalised: str) -> str:
 def _same_unit_figure(line: str, premise: list[Figure]) -> bool:
     """Whether an answer line states a figure of the kind the question's figure is (a % for a %)."""
     return any(f.percent == p.percent for f in stated_figures(MARKER.sub("", line)) for p in premise)
+
+
+# A question asking how a figure changed (同比增长多少, 比上年下降了多少, growth rate).
+_CHANGE_ASKED = re.compile(r"同比|环比|比上年|较上年|比去年|较去年|比前一年|跟前一年比|增幅|降幅|增长率|增速|"
+                           r"(?:增长|下降|上升|减少|增加)(?:了)?(?:多少|几)|\b(?:growth|increase|decrease|grew|rose|fell)\b",
+                           re.IGNORECASE)
+
+
+def _change_not_given(analysis: QueryAnalysis, result: AnswerResult) -> bool:
+    """The question asks how a figure changed and the answering sentences state no change."""
+    if not analysis.asks_figure or not _CHANGE_ASKED.search(analysis.normalised) or analysis.operation:
+        return False
+    figures = [f for line in result.answer.splitlines() for f in extract_figures(MARKER.sub("", line))]
+    return bool(figures) and not any(f.change for f in figures)
+
+
+def _change_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, mode: Mode) -> AnswerResult:
+    """Say the change is not given, and what the report does state (never that figure as the answer)."""
+    en = analysis.language == "en"
+    lead = ("The reports do not give how this figure changed; what they state:" if en
+            else "报告中未提及该数字的变化（增长或下降）；报告所载为：")
+    answer = f"{lead}\n{result.answer}"
+    refusal = AnswerResult(question=question, answer=answer, refused=True, citations=result.citations,
+                           contexts=result.contexts, mode=mode)
+    refusal.notes.append(Note("change_not_given"))
+    return refusal

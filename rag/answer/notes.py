@@ -38,6 +38,8 @@ WORDING: dict[str, tuple[str, str]] = {
                          "对比由各地数字计算得出"),
     "section_summary": ("answered from the report's part or section as a whole: its points, in the report's words",
                         "按报告的相应部分整体作答：列出其要点，均为报告原文"),
+    "change_not_given": ("the reports state the figure but not how it changed; said so, with what they state",
+                         "报告只给出该数字、未给出其变化，已说明并列出报告所载"),
     "premise_differs": ("the question's figure ({figures}) is not in the reports; answered with the reports' figures",
                         "问题中的数字（{figures}）与报告不符，已按报告所载数字回答"),
     "computed": ("the computation was done by code from the cited figures",
