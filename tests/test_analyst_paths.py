@@ -218,3 +218,21 @@ def test_a_change_the_report_does_not_give_is_said_so_with_what_it_states(answer
     assert no.citations and no.notes[-1].code == "change_not_given"
     yes = answerer.run("太原市2024年新收行政复议案件同比增长多少？", mode="extractive")
     assert not yes.refused and "204%" in yes.answer
+
+
+def test_a_which_ones_question_is_answered_by_sentences_naming_instances():
+    from rag.text.lists import asked_kind
+
+    assert asked_kind("侯马市法律援助中心主任王秀红获得了什么全国性荣誉？")[0] == "荣誉"
+    assert asked_kind("绵阳市出台了哪些制度文件？") == ("制度文件", "《[^》]+》")
+    assert asked_kind("2024年哪些城市废止了政府规章？") is None  # the word is not what is listed
+    assert asked_kind("太仓和绵阳在为企业提供法律服务方面各有哪些数字？") is None
+    records = [ReportRecord(doc_id="d", version="v", source="h.txt", content_sha="s", region="侯马市", year=2023)]
+    analysis = QueryAnalyzer(records).run("侯马市2023年司法鉴定中心得到了什么荣誉？")
+    assert "荣誉" not in analysis.topic and analysis.instance
+    from rag.answer.extractive import ExtractiveAnswerer
+
+    passages = [_passage("司法鉴定中心全年办理鉴定案件150件。", "侯马市"),
+                _passage("侯马司法鉴定中心被评为“全国公共法律服务工作先进集体”。", "侯马市")]
+    answer = ExtractiveAnswerer(_Keywords()).run(analysis, analysis.terms, passages)
+    assert answer.lines == ["侯马司法鉴定中心被评为“全国公共法律服务工作先进集体”。[2]"]

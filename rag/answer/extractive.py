@@ -166,6 +166,8 @@ class ExtractiveAnswerer:
     def _eligible(s: Sentence, analysis: QueryAnalysis, numbers: list[str]) -> bool:
         if analysis.asks_figure and not s.has_figure:
             return False
+        if analysis.instance and not re.search(analysis.instance, s.form):
+            return False  # "哪些文件": a sentence naming no 《…》 names none
         # "出庭应诉率达到100%": a sentence without that figure does not answer it.
         return all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", s.form) for n in numbers)
 

@@ -19,6 +19,7 @@ from rag.index.keywords import question_terms
 from rag.text.places import Gazetteer, short_name
 from rag.text.normalize import arabic_years, matching_form
 from rag.text.arithmetic import Operation, asked_operation, without_operation
+from rag.text.lists import asked_kind
 from rag.text.parts import Part, ReportParts
 from rag.text.synonyms import Synonyms
 from rag.text.years import QUESTION_YEAR, years_in_question
@@ -136,6 +137,7 @@ class QueryAnalysis:
     operation: Operation | None = None
     operation_text: str = ""
     part: Part | None = None
+    instance: str = ""  # for "哪些文件/荣誉": the pattern a sentence naming one matches (rag.text.lists)
 
     @property
     def refusal_reason(self) -> str | None:
@@ -224,6 +226,11 @@ class QueryAnalyzer:
             topic[start:end] = " " * (end - start)
         analysis.topic = QUESTION_YEAR.sub(" ", "".join(topic))
         analysis.part = ReportParts.default().asked(normalised)
+        kind = asked_kind(analysis.topic)
+        if kind:
+            # "有哪些荣誉": sentences say 被评为…, not 荣誉; the word leaves the terms, the pattern stays.
+            analysis.topic = analysis.topic.replace(kind[0], " ", 1)
+            analysis.instance = kind[1]
         analysis.operation, analysis.operation_text = asked_operation(analysis.topic)
         if analysis.operation:
             # No sentence holds "合计" or "百分之几" for the figures it states: those words go.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 DATA = Path(__file__).with_name("data")
 FILES = ("glossary.toml", "stopwords.txt", "meta_words.txt", "light_verbs.txt", "thresholds.toml", "parts.toml",
-         "synonyms.toml", "arithmetic.toml")
+         "synonyms.toml", "arithmetic.toml", "list_kinds.toml")
 
 
 def _words(text: str) -> frozenset[str]:
@@ -36,6 +36,7 @@ class Lexicons:
         parts: the report parts' vocabulary (``parts.toml``, read by ``rag.text.parts``).
         synonyms: report term -> the everyday words a question uses for it (``synonyms.toml``).
         arithmetic: what a question asks to compute (``arithmetic.toml``, read by ``rag.answer.arithmetic``).
+        list_kinds: list questions' category words and what names their instances (``list_kinds.toml``).
         fingerprints: file name -> the first 12 hex digits of its SHA-256.
         folder: where the files were read from (named in errors).
     """
@@ -48,6 +49,7 @@ class Lexicons:
     parts: dict
     synonyms: dict[str, list[str]]
     arithmetic: dict
+    list_kinds: list[dict]
     fingerprints: dict[str, str]
     folder: Path = DATA
 
@@ -72,6 +74,7 @@ class Lexicons:
             parts = tomllib.loads(texts["parts.toml"])
             synonyms = tomllib.loads(texts["synonyms.toml"])["synonyms"]
             arithmetic = tomllib.loads(texts["arithmetic.toml"])
+            list_kinds = tomllib.loads(texts["list_kinds.toml"])["kinds"]
         except (tomllib.TOMLDecodeError, KeyError) as exc:
             raise Lexicons.DataError(f"{folder}: glossary.toml needs a [glossary] table, synonyms.toml a [synonyms] "
                                      f"table, and thresholds.toml and parts.toml must be valid TOML: {exc}") from exc
@@ -83,7 +86,7 @@ class Lexicons:
             raise Lexicons.DataError(f"{folder / 'glossary.toml'}: entries must be lower-case English -> Chinese text: {bad[:5]}")
         return cls(glossary=glossary, stopwords=_words(texts["stopwords.txt"]),
                    meta_words=_words(texts["meta_words.txt"]), light_verbs=_words(texts["light_verbs.txt"]),
-                   thresholds=thresholds, parts=parts, synonyms=synonyms, arithmetic=arithmetic, fingerprints=fingerprints, folder=folder)
+                   thresholds=thresholds, parts=parts, synonyms=synonyms, arithmetic=arithmetic, list_kinds=list_kinds, fingerprints=fingerprints, folder=folder)
 
     def threshold(self, section: str, name: str) -> float:
         """Raises: Lexicons.DataError: the threshold is not in thresholds.toml."""
