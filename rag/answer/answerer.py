@@ -186,8 +186,7 @@ def extractive_answer(question: str, analysis: QueryAnalysis, passages: list[Pas
     """
     answerer = ExtractiveAnswerer(keywords)
     answer = answerer.run(analysis, analysis.terms, passages)
-    asked = analysis.normalised.replace(analysis.operation_text, " ") if analysis.operation_text else analysis.normalised
-    premise = extract_figures(asked) or stated_figures(asked)
+    premise = extract_figures(analysis.stated) or stated_figures(analysis.stated)
     corrected = False
     if answer.refused and premise and analysis.asks_figure:
         without = dataclasses.replace(analysis, normalised=_without_figures(analysis.normalised))
@@ -219,15 +218,17 @@ def _same_unit_figure(line: str, premise: list[Figure]) -> bool:
     return any(f.percent == p.percent for f in stated_figures(MARKER.sub("", line)) for p in premise)
 
 
-# A question asking how a figure changed (同比增长多少, 比上年下降了多少, growth rate).
-_CHANGE_ASKED = re.compile(r"同比|环比|比上年|较上年|比去年|较去年|比前一年|跟前一年比|增幅|降幅|增长率|增速|"
+# A question asking how a figure changed (同比增长多少, 比上年下降了多少, growth rate). Narrower
+# than compare's _CHANGE_ASKED, which also takes 下降/减少 as a metric word ("信访总量下降"): here
+# the question must ask for the change itself.
+_ASKS_FOR_CHANGE = re.compile(r"同比|环比|比上年|较上年|比去年|较去年|比前一年|跟前一年比|增幅|降幅|增长率|增速|"
                            r"(?:增长|下降|上升|减少|增加)(?:了)?(?:多少|几)|\b(?:growth|increase|decrease|grew|rose|fell)\b",
                            re.IGNORECASE)
 
 
 def _change_not_given(analysis: QueryAnalysis, result: AnswerResult) -> bool:
     """The question asks how a figure changed and the answering sentences state no change."""
-    if not analysis.asks_figure or not _CHANGE_ASKED.search(analysis.normalised) or analysis.operation:
+    if not analysis.asks_figure or not _ASKS_FOR_CHANGE.search(analysis.normalised) or analysis.operation:
         return False
     figures = [f for line in result.answer.splitlines() for f in extract_figures(MARKER.sub("", line))]
     return bool(figures) and not any(f.change for f in figures)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from rag.answer.notes import Note
 from rag.retrieve.query import QueryAnalysis
 from rag.text.arithmetic import FRACTION_WORDS
-from rag.text.figures import Figure, extract_figures
+from rag.text.figures import COUNT_UNITS, Figure, extract_figures
 from rag.text.markers import MARKER, marker_numbers
 from rag.text.sentences import char_bigrams
 from rag.types import AnswerResult
@@ -27,11 +27,10 @@ from rag.types import AnswerResult
 # Where a question lists the things to combine: 人大代表建议和政协提案, 废止、宣布失效和予以修改.
 _PART_SEPARATORS = re.compile(r"[、,，;；]|以及|加上|和|与|及|跟|同")
 _FILLER = re.compile(r"\d{4}年度?|全市|全年|市级|市县两级|办理的?|的|了|中|其中|多少|几|是|有|为|吗|呢|[?？。,，]")
-_COUNT_UNITS = set("个项件次家名条部起场篇期所支户宗批本卷座台套类人") | {"人次"}
+_COUNT_UNITS = set(COUNT_UNITS) | {"人次"}  # counts of things: 件 and 个 may be added
 _THRESHOLD_FIGURE = re.compile(r"(?P<num>\d+(?:\.\d+)?)(?P<mult>万|亿)?(?P<unit>%|件|个|人次|人|名|次|家|项|条|场)?")
 _ASKS = re.compile(r"多少|几(?=[件个次人项家起名场所条份支批倍])|how (?:many|much)")
 _RATE_STEM = re.compile(r"([\u4e00-\u9fff]{2})率")
-_OPS_OVER = re.compile(r"超过|突破|高于|多于|过|more|over|above|exceed")
 _OPS_AT_LEAST = re.compile(r"达到|at least")
 _OPS_UNDER = re.compile(r"低于|少于|不到|less")
 

@@ -135,8 +135,7 @@ class ExtractiveAnswerer:
         total = sum(weights.values())
         # A figure the question states must be in the answering sentence, except a threshold it
         # asks about (超过1000件了吗).
-        asked = analysis.normalised.replace(analysis.operation_text, " ") if analysis.operation_text else analysis.normalised
-        numbers = [n for n in _QUESTION_NUMBER.findall(asked) if not re.fullmatch(r"(19|20)\d{2}", n)]
+        numbers = [n for n in _QUESTION_NUMBER.findall(analysis.stated) if not re.fullmatch(r"(19|20)\d{2}", n)]
         sentences = []
         for number, passage in enumerate(passages, start=1):
             for text in candidate_sentences(passage.text):

@@ -29,8 +29,6 @@ from rag.types import AnswerResult, Passage, ReportRecord
 # Items of a paragraph: 一是… 二是…, or a numbered lead (1. / (一) / 一、).
 _ITEM = re.compile(r"(?:^|(?<=[。；;:：]))\s*(?:其?[一二三四五六七八九十]+是|\d{1,2}[.、]|[(（][一二三四五六七八九十\d]+[)）])")
 _PART_QUESTIONS: tuple[Part, ...] = ("shortcomings", "suggestions", "plans")
-# Words every section holds: they say nothing about which one a question means.
-_GENERIC = frozenset({"法治", "政府", "建设", "法治政府", "工作", "方面", "情况", "主要", "报告", "取得", "成效", "开展"})
 
 
 class _Scorer:
@@ -77,7 +75,7 @@ class SummaryAnswer:
         self.max_points = int(self.parts.limits.get("max_points", 8))
         self.max_point_chars = int(self.parts.limits.get("max_point_chars", 160))
         self.max_items_by_topic = int(self.parts.limits.get("max_items_by_topic", 6))
-        self.min_heading_match = float(self.parts.limits.get("min_heading_match", 0.34))
+        self.generic = frozenset(self.parts.limits.get("generic_words", ()))
 
     def run(self, question: str, analysis: QueryAnalysis, reports: list[ReportRecord], mode: str) -> AnswerResult | None:
         """The points of each report in scope, or None when no part or section answers."""
@@ -128,7 +126,7 @@ class SummaryAnswer:
     def _terms(self, analysis: QueryAnalysis) -> list[str]:
         """The question's terms without the words that ask for a summary (概括, 做法, 哪些工作)."""
         cue = self.parts.summary_question
-        return [t for t in analysis.terms if not cue.search(t) and t not in _GENERIC]
+        return [t for t in analysis.terms if not cue.search(t) and t not in self.generic]
 
     def _best_heading(self, lines: list[_Line], scorer: "_Scorer") -> tuple[str | None, float]:
         # A heading with its section's opening sentence: headings are slogans ("深化体制改革"),

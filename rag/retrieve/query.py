@@ -140,6 +140,12 @@ class QueryAnalysis:
     instance: str = ""  # for "哪些文件/荣誉": the pattern a sentence naming one matches (rag.text.lists)
 
     @property
+    def stated(self) -> str:
+        """The normalised question without its operation words: what it states (a threshold it
+        asks about, 超过1000件了吗, is not a figure it states)."""
+        return self.normalised.replace(self.operation_text, " ") if self.operation_text else self.normalised
+
+    @property
     def refusal_reason(self) -> str | None:
         """Why the index cannot answer at all, or None when retrieval should go ahead."""
         if self.missing_regions and not self.regions:
@@ -237,7 +243,7 @@ class QueryAnalyzer:
             analysis.topic = without_operation(analysis.topic, analysis.operation)
             if analysis.operation in ("share", "threshold"):
                 # A rate asked of counts ("成功率…占…的比例", "采纳率超过三分之一"): the count is stated.
-                analysis.topic = re.sub(r"(成功|胜诉|采纳|办结|结案|完成|纠错|败诉|化解)率", r"\1", analysis.topic)
+                analysis.topic = without_operation(analysis.topic, "rate")
         either: list[list[list[str]]] = []
         if analysis.language == "en":
             # Chinese the question quotes ("八五" plan) counts as much as the glossary's terms.

@@ -30,7 +30,7 @@ FIGURES_VERSION = 3
 UNITS = ("个百分点", "个工作日", "工作日", "平方公里", "平方米", "人次", "万元", "亿元", "元", "公里", "小时",
          "%", "件", "个", "人", "名", "次", "家", "份", "项", "条", "部", "起", "场", "篇", "期", "所", "支",
          "户", "宗", "批", "本", "卷", "天", "个月", "座", "台", "套", "类", "万人")
-_COUNT_UNITS = "个项件次家名条部起场篇期所支户宗批本卷座台套类人"
+COUNT_UNITS = "个项件次家名条部起场篇期所支户宗批本卷座台套类人"  # measure words of counted things
 _MULTIPLIERS = {"万": 1e4, "亿": 1e8, "千": 1e3, "百": 1e2}
 _CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
              "八": 8, "九": 9}
@@ -47,7 +47,7 @@ FIGURE = re.compile(
     rf"(?:百分之(?P<pct>{_ARABIC}|{_CN_NUMBER}(?:点[零〇一二三四五六七八九]+)?)"
     rf"|(?P<num>{_ARABIC})(?P<mult>万亿|万|亿|千)?(?P<approx>余|多)?(?P<unit>{_UNIT_RE})"
     rf"|(?<![第统进唯之一届])(?P<cn>[两二三四五六七八九十][零〇一二两三四五六七八九十百千万]*)"
-    rf"(?P<cn_approx>余|多)?(?P<cn_unit>[{_COUNT_UNITS}]))"
+    rf"(?P<cn_approx>余|多)?(?P<cn_unit>[{COUNT_UNITS}]))"
 )
 # Named reforms written with a numeral: not counts (三项制度, 一件事, 两级).
 _NOT_A_COUNT_AFTER = re.compile(r"^(?:制度|改革|机制|事|清单|工程|行动|体系|模式|结合|同步|统一)")
