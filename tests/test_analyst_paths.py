@@ -236,3 +236,40 @@ def test_a_which_ones_question_is_answered_by_sentences_naming_instances():
                 _passage("侯马司法鉴定中心被评为“全国公共法律服务工作先进集体”。", "侯马市")]
     answer = ExtractiveAnswerer(_Keywords()).run(analysis, analysis.terms, passages)
     assert answer.lines == ["侯马司法鉴定中心被评为“全国公共法律服务工作先进集体”。[2]"]
+
+
+def test_a_plans_section_stays_plans_under_a_sub_heading_naming_another_part():
+    parts = ReportParts.default()
+    top, sub = "六、2025年法治政府建设主要工作安排", "1.督促落实法治建设第一责任人职责。"
+    tags = parts.tag([Paragraph(top, (top,), True), Paragraph(sub, (top, sub), True),
+                      Paragraph(sub + "聚焦领导干部关键少数。", (top, sub)),
+                      Paragraph("（一）压实第一责任", ("一、主要举措", "（一）压实第一责任"), True),
+                      Paragraph("市委常委会专题研究法治工作。", ("一、主要举措", "（一）压实第一责任"))])
+    assert tags[2] == "plans"  # under the plans heading, whatever the sub-heading names
+    assert tags[4] == "leaders"  # in the body, the sub-heading names the part
+
+
+def test_the_signature_block_is_no_point_of_a_part():
+    parts = ReportParts.default()
+    for line in ("太倉市人民政府", "中共侯马市委 侯马市人民政府", "2025年 月 日", "2024年1月19日", "特此报告。"):
+        assert parts.is_closing(line), line
+    for line in ("市政府办公室印发了实施方案。", "太原市人民政府召开常务会议研究法治工作", "2024年全市新收案件12件。"):
+        assert not parts.is_closing(line), line
+    summary = SummaryAnswer(_Index("taicang-2024.txt"), _Keywords())
+    record = ReportRecord(doc_id="r", version="v", source="taicang.txt", content_sha="s", region="太仓市", year=2024)
+    question = "太仓市2025年法治政府建设的主要工作安排有哪些？"
+    analysis = QueryAnalyzer([record]).run(question)
+    result = summary.run(question, analysis, [record], "extractive")
+    assert "督促落實法治建設第一責任人職責" in result.answer  # the plan's first item, though it names 第一责任人
+    assert "太倉市人民政府" not in result.answer and "月 日" not in result.answer
+
+
+@pytest.mark.parametrize("question,part", [
+    ("What shortcomings did Mianyang's 2024 report identify?", "shortcomings"),
+    ("What problems does the report say still need attention?", "shortcomings"),
+    ("What does Taiyuan plan to do next year?", "plans"),
+    ("What recommendations does Houma's 2023 report make?", "suggestions"),
+    ("Which reports mention the Eighth Five-Year law popularisation plan?", None),  # a plan is not the plans
+])
+def test_english_questions_name_the_parts(question, part):
+    assert ReportParts.default().asked(question) == part

@@ -6,7 +6,8 @@ It orchestrates named steps, each in its own module:
 2. query analysis (``rag.retrieve.query``), then ``refusals.refuse_unindexed`` when it names only
    places or years that are not indexed;
 3. hybrid retrieval (``rag.retrieve.hybrid``);
-4. the answer path: ``summary`` for what a report's part or section says as a whole;
+4. the answer path: ``summary`` for what a report's part or section says as a whole (in LLM
+   mode with the model's overview above its points, ``LLMAnswer.overview``);
    ``table_answer`` for a figure compared across reports; ``arithmetic`` for a sum, share,
    average or threshold over the cited figures; otherwise the
    ``extractive`` answer, which ``llm_answer.LLMAnswer`` may replace in LLM mode when the model's
@@ -148,6 +149,8 @@ class Answerer:
             summary = SummaryAnswer(self.retriever.index, snap.keywords).run(
                 question, analysis, reports_in_scope(snap.reports, analysis, regions, years), mode)
             if summary is not None:
+                if mode == "llm" and self._llm is not None:  # the model sums the points up above them
+                    return (yield from self._llm.overview(question, analysis, summary, snap.analyzer.place_names()))
                 yield summary.answer
                 return summary
         table = comparison_table(self.retriever.index, snap.keywords, analysis, snap.reports, regions, years)

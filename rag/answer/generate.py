@@ -36,7 +36,8 @@ def excerpt(passage: Passage, terms: list[str], max_chars: int = EXCERPT_CHARS,
             first: set[str] | None = None) -> Passage:
     """The passage cut to its sentences that share most terms with the question.
 
-    Sentences in ``first`` (the extractive answer's) lead; the rest follow in reading order.
+    Sentences in ``first`` (the extractive answer's) lead and are always kept; the rest follow in
+    reading order, within ``max_chars``.
 
     The model reads excerpts, not whole chunks: prompt processing dominates answer time on a
     CPU. Citations still point at the whole passage.
@@ -53,7 +54,9 @@ def excerpt(passage: Passage, terms: list[str], max_chars: int = EXCERPT_CHARS,
                            key=lambda i: (-sum(1 for t in terms if t in matching_form(sentences[i])), i))
     keep, used = set(), 0
     for i in scored:
-        if keep and used + len(sentences[i]) > max_chars:
+        # The sentences the extractive answer rests on are read whole, all of them (a list or
+        # several figures is not cut to its first sentence); the others fill what is left.
+        if i not in lead and keep and used + len(sentences[i]) > max_chars:
             continue
         keep.add(i)
         used += len(sentences[i])

@@ -38,6 +38,11 @@ WORDING: dict[str, tuple[str, str]] = {
                          "对比由各地数字计算得出"),
     "section_summary": ("answered from the report's part or section as a whole: its points, in the report's words",
                         "按报告的相应部分整体作答：列出其要点，均为报告原文"),
+    "model_overview": ("the overview was written by the model from the points below it; its figures checked "
+                       "against the cited passages",
+                       "概述由模型根据下列要点写成，其中数字已与引用段落核对"),
+    "overview_dropped": ("the model's overview was left out ({reason}); the report's points are given alone",
+                         "模型写的概述未采用（{reason}），只列出报告原文要点"),
     "change_not_given": ("the reports state the figure but not how it changed; said so, with what they state",
                          "报告只给出该数字、未给出其变化，已说明并列出报告所载"),
     "premise_differs": ("the question's figure ({figures}) is not in the reports; answered with the reports' figures",

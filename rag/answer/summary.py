@@ -181,6 +181,8 @@ class SummaryAnswer:
         for line in lines:
             text = _without_heading(line, label) if label in line.headings else line.text
             for item in _items(text):
+                if self.parts.is_closing(item):  # the signature block, not a point
+                    continue
                 point = self._opening(item)
                 if point and point not in {p for p, _ in points}:
                     points.append((point, _holders(point, chunks, line.chunk)))
@@ -218,6 +220,23 @@ def _render(question: str, analysis: QueryAnalysis,
                           contexts=passages, mode=mode)
     result.notes.append(Note("section_summary"))
     return result
+
+
+_POINT_LINE = re.compile(r"^\d+\. (.*?)((?:\[\d+\])+)$")
+
+
+def summary_points(answer: str) -> list[tuple[int, str, list[int]]]:
+    """The numbered points of a summary's answer (as ``_render`` writes them): for each, the
+    report block it is under (0, 1, … in the answer's order), its text, and the numbers of the
+    passages it cites: ``"1. 法治思维有待提高[2]"`` -> ``(0, "法治思维有待提高", [2])``."""
+    points, block = [], -1
+    for line in answer.splitlines():
+        m = _POINT_LINE.match(line.strip())
+        if m:
+            points.append((max(block, 0), m.group(1), [int(n) for n in re.findall(r"\d+", m.group(2))]))
+        elif line.strip():
+            block += 1
+    return points
 
 
 def _holders(point: str, chunks: list[Document], fallback: Document) -> list[Document]:

@@ -53,6 +53,11 @@ class ReportParts:
                         spec.get("label", name), spec.get("label_en", name))
                        for name, spec in table["parts"].items()]
         self.labels = {name: (zh, en) for name, _, _, _, zh, en in self._named} | _LABELS
+        # A part whose section holds all below it, whatever its sub-headings name: next year's
+        # plans are plans even under "1.督促落实法治建设第一责任人职责".
+        self.enclosing = frozenset(name for name, spec in table["parts"].items() if spec.get("encloses"))
+        closing = table.get("closing", {})
+        self._closing = re.compile(closing.get("line", "(?!)"))
         summary = table.get("summary", {})
         self.summary_question = re.compile(summary.get("question", "(?!)"), re.IGNORECASE)
         self.limits = {k: v for k, v in summary.items() if k != "question"}
@@ -65,6 +70,10 @@ class ReportParts:
         """The part a heading names (the first in the file's order), or None."""
         form = matching_form(heading)
         return next((name for name, h, _, _, _, _ in self._named if h.search(form)), None)
+
+    def is_closing(self, line: str) -> bool:
+        """Whether a line is the report's signature block (the issuing body, the date), not content."""
+        return bool(self._closing.fullmatch(matching_form(line).strip().rstrip("。")))
 
     def opened_by(self, paragraph: str) -> Part | None:
         """The part a paragraph's first sentence opens, or None."""
@@ -101,7 +110,8 @@ class ReportParts:
             if p.headings != headings:
                 headings = p.headings
                 named = [part for part in map(self.of_heading, reversed(headings)) if part]
-                current = named[0] if named else ("measures" if headings else "preamble")
+                outer = next((part for part in reversed(named) if part in self.enclosing), None)
+                current = outer or (named[0] if named else ("measures" if headings else "preamble"))
                 section_named = bool(named)
             if not p.is_heading and (section_named or (headings and headings[0] == last_top)):
                 opened = self.opened_by(p.text)
