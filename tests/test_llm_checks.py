@@ -75,6 +75,24 @@ def test_left_out_figures_when_two_are_asked_and_one_is_given():
     assert llm_checks.left_out_figures("新收1274件[1]。", fallback, _analysis("太原新收多少件？")) is None
 
 
+TC = "推出“企業開辦”“投資建設”“轉學插班”等52項“一件事”主題服務。"
+
+
+def test_left_out_names_when_a_which_question_gets_a_shorter_list():
+    passage = _passage("tc", "太仓市", TC)
+    fallback = _extractive([TC + "[1]"], [passage])
+    which = _analysis("太仓市推出的一件事主题服务举了哪些例子？", asks_figure=False, terms=("一件事", "主题服务"))
+    note = llm_checks.left_out_names("太仓市推出了52项一件事主题服务[1]。", fallback, which)
+    assert note.code == "left_out_names" and "企業開辦" in note.params["names"]
+    # Every name given, in simplified characters: nothing is missing.
+    whole = "太仓市推出“企业开办”“投资建设”“转学插班”等52项“一件事”主题服务[1]。"
+    assert llm_checks.left_out_names(whole, fallback, which) is None
+    # A question not asking which ones may leave the names out.
+    assert llm_checks.left_out_names("52项[1]。", fallback, _analysis("太仓市推出了多少项一件事主题服务？")) is None
+    english = _analysis("Which examples of one-thing services did Taicang give?", asks_figure=False, terms=("一件事",))
+    assert llm_checks.left_out_names("Taicang launched 52 services [1].", fallback, english).code == "left_out_names"
+
+
 def test_checked_keeps_a_good_answer_and_falls_back_with_the_first_failing_check():
     fallback = _extractive([TY + "[1]"], [TY_P])
     analysis = _analysis("太原新收行政复议案件多少件？")

@@ -139,7 +139,8 @@ class LLMAnswer:
         for note in (llm_checks.no_support(citations),
                      llm_checks.figures_differ(text, fallback, analysis),
                      llm_checks.left_out_places(citations, fallback, analysis),
-                     llm_checks.left_out_figures(text, fallback, analysis)):
+                     llm_checks.left_out_figures(text, fallback, analysis),
+                     llm_checks.left_out_names(text, fallback, analysis)):
             if note is not None:
                 if note.code == "figures_differ":
                     fallback.grounded = False

@@ -15,6 +15,7 @@ from rag.answer.extractive import LIGHT_VERBS
 from rag.answer.grounding import shares_a_figure
 from rag.retrieve.query import QueryAnalysis
 from rag.text.figures import Figure, extract_figures, same_value, stated_figures
+from rag.text.lists import asks_names, quoted_names
 from rag.text.markers import MARKER
 from rag.text.normalize import matching_form
 from rag.types import AnswerResult, Citation
@@ -71,6 +72,17 @@ def unstated_asked_figures(text: str, extractive: AnswerResult, analysis: QueryA
         # 人民调解成功情况: 调解成功率100% dropped for 943件.
         return _not_stated(_asked_figures(extractive, analysis), stated_figures(text))
     return _unanswered_figures(text, extractive, analysis) if analysis.asks_figure else []
+
+
+def left_out_names(text: str, extractive: AnswerResult, analysis: QueryAnalysis) -> Note | None:
+    """A question asking which ones (哪些, examples) whose answer drops names the extractive
+    sentences give (“企业开办”“投资建设”…): a list cut short misleads as a wrong figure does."""
+    if not asks_names(analysis.normalised):
+        return None
+    given = matching_form(text)
+    names = quoted_names(MARKER.sub("", extractive.answer))
+    dropped = [n for n in names if matching_form(n) not in given]
+    return Note("left_out_names", names="、".join(dropped[:6])) if dropped else None
 
 
 def _asked_figures(extractive: AnswerResult, analysis: QueryAnalysis) -> list[Figure]:

@@ -29,6 +29,8 @@ WORDING: dict[str, tuple[str, str]] = {
     "left_out_figures": ("the model's answer left out figures the question asks about ({figures}); "
                          "answered extractively",
                          "模型的回答漏掉了问题所问的数字（{figures}），已改为摘录原文回答"),
+    "left_out_names": ("the model's answer left out names the reports list ({names}); answered extractively",
+                       "模型的回答漏掉了报告列出的名称（{names}），已改为摘录原文回答"),
     "not_grounded": ("the model's answer did not hold up against the cited passages ({figures}); "
                      "answered extractively",
                      "模型的回答与引用段落不符（{figures}），已改为摘录原文回答"),
