@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install llama-flags llama-wheel model test-fast browser run ingest test screenshot eval bench clean-index
+.PHONY: install llama-flags llama-wheel model test-fast browser doc-tools doc-test-tools run ingest test screenshot eval eval-pdf bench clean-index
 
 # The bundled model's runtime, llama-cpp-python, is an sdist compiled here. Its default build
 # detects this CPU's features (GGML_NATIVE) and, on Xeons with AMX, takes llama.cpp's AMX path,
@@ -60,7 +60,21 @@ $(STAMP): pyproject.toml Makefile $(LLAMA_WHEEL)
 	$(BIN)/python -m rag.models.build --check
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) doc-tools
+
+# Word 97 .doc files are read by Debian's catdoc (rag/ingest/word97.py), installed with apt when
+# missing (as root, e.g. in CI); elsewhere a note, since only .doc files need it. The tests also
+# write .doc files with LibreOffice (soffice --convert-to doc: about 84 MB download, 260 MB).
+doc-tools:
+	@command -v catdoc >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
+	  echo "==> installing Debian's catdoc (reads Word 97 .doc files)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q catdoc; \
+	  else echo "note: .doc files need catdoc: sudo apt-get install -y catdoc"; fi; }
+
+doc-test-tools: doc-tools
+	@command -v soffice >/dev/null || { echo "==> installing LibreOffice Writer (the tests write .doc files with it)"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or: sudo apt-get install -y --no-install-recommends catdoc libreoffice-writer-nogui"; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libreoffice-writer-nogui; }
 
 llama-flags:
 	@echo $(LLAMA_CMAKE_ARGS)
@@ -83,11 +97,11 @@ browser:
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or: sudo apt-get install -y chromium fonts-wqy-microhei"; exit 1; fi; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei; }
 
-test: install model browser
+test: install model browser doc-test-tools
 	$(BIN)/pytest -q
 
 # The fast tier: the logic without the LLM, servers, browser or the bundled index (under a minute).
-test-fast: install
+test-fast: install doc-test-tools
 	$(BIN)/pytest -q -m "not heavy"
 
 # Refresh docs/screenshot.png (the README's picture) from the browser test.
@@ -103,6 +117,13 @@ eval: ingest
 	RAG_LLM=none $(BIN)/rag eval eval/questions/project.jsonl --mode extractive --pipeline $(PIPELINE) --report eval/reports/extractive
 	@if [ -n "$(FULL)" ]; then $(MAKE) --no-print-directory model && \
 	  $(BIN)/rag eval eval/questions/project.jsonl --mode llm --pipeline $(PIPELINE) --report eval/reports/llm; fi
+	@$(MAKE) --no-print-directory eval-pdf
+
+# The same questions on the bundled reports printed as PDFs (bench/pdf_corpus.py: A4, centred
+# title, wrapped lines, page numbers, running headers) against the reports as text, extractive;
+# fails when the PDF index trails by more than 3 points. Results in eval/reports/pdf/.
+eval-pdf: install
+	RAG_LLM=none $(BIN)/python bench/pdf_corpus.py --out eval/reports/pdf
 
 # Speed and memory: ingest vs the embedding model, retrieval vs the query-embedding floor, answers,
 # the bundled LLM, and 100/1,000/2,000-report indexes (built once into bench/scale/ from cached

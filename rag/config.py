@@ -22,6 +22,9 @@ _ENV = {
     "embeddings": "RAG_EMBEDDINGS",
     "chunk_tokens": "RAG_CHUNK_TOKENS",
     "cache_dir": "RAG_CACHE_DIR",
+    "users_file": "RAG_USERS_FILE",
+    "chroma_token": "RAG_CHROMA_TOKEN",
+    "max_inflight_per_user": "RAG_MAX_INFLIGHT_PER_USER",
 }
 
 
@@ -43,6 +46,12 @@ class Settings:
     # The embedding cache, and BM25 snapshots of a Chroma server's index: local to this machine.
     # Read from the environment even when Settings is built directly (tests, scripts).
     cache_dir: str = field(default_factory=lambda: os.environ.get("RAG_CACHE_DIR") or "~/.cache/govreport-rag")
+    # Accounts (rag.accounts): when set, the app asks for a login; without it, loopback only.
+    users_file: str | None = None
+    # The Chroma server's token (sent as ``Authorization: Bearer``); read from the environment
+    # even when Settings is built directly, like cache_dir: every client of that server needs it.
+    chroma_token: str | None = field(default_factory=lambda: os.environ.get("RAG_CHROMA_TOKEN") or None)
+    max_inflight_per_user: int = 2  # questions one user (or session) may have being answered at once
 
     @classmethod
     def load(cls, toml_path: str | os.PathLike | None = None, **overrides) -> "Settings":
@@ -74,6 +83,13 @@ class Settings:
             raise SettingsError(f"RAG_CHUNK_TOKENS must be a whole number, got {values['chunk_tokens']!r}")
         if not 50 <= values["chunk_tokens"] <= 2000:
             raise SettingsError(f"RAG_CHUNK_TOKENS must be between 50 and 2000, got {values['chunk_tokens']}")
+        try:
+            values["max_inflight_per_user"] = int(values.get("max_inflight_per_user", cls.max_inflight_per_user))
+        except ValueError:
+            raise SettingsError("RAG_MAX_INFLIGHT_PER_USER must be a whole number, "
+                                f"got {values['max_inflight_per_user']!r}")
+        if values["max_inflight_per_user"] < 1:
+            raise SettingsError(f"RAG_MAX_INFLIGHT_PER_USER must be at least 1, got {values['max_inflight_per_user']}")
         if values.get("llm", "local") not in ("local", "openai", "none"):
             raise SettingsError(f"RAG_LLM must be local, openai or none, got {values['llm']!r}")
         return cls(**values)

@@ -7,6 +7,7 @@ the JSON contract hold, so that every layer can import them without importing ea
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -38,19 +39,39 @@ class ReportRecord:
     lang: str = "zh-Hans"
     chunks: int = 0
     added_at: str = ""
+    # Who issued it (rag.ingest.metadata): the level of ``region`` (province | city | county |
+    # township), the place it lies in, the issuing department; and how sure the detection was
+    # (high | medium | low | confirmed), with the clues it read. ``None`` in indexes built before.
+    level: str | None = None
+    parent: str | None = None
+    department: str | None = None
+    confidence: str | None = None
+    evidence: dict = field(default_factory=dict)
 
     def metadata(self) -> dict:
-        """Chroma metadata: scalars only, unknown values left out."""
-        data = {k: v for k, v in asdict(self).items() if v is not None and k != "chunks"}
+        """Chroma metadata: scalars only, unknown values left out (the evidence as JSON text)."""
+        data = {k: v for k, v in asdict(self).items() if v is not None and k not in ("chunks", "evidence")}
         data["n_chunks"] = self.chunks
+        if self.evidence:
+            data["evidence"] = json.dumps(self.evidence, ensure_ascii=False)
         return data
 
     @classmethod
     def from_metadata(cls, meta: dict) -> "ReportRecord":
         names = cls.__dataclass_fields__
-        values = {k: v for k, v in meta.items() if k in names}
+        values = {k: v for k, v in meta.items() if k in names and k != "evidence"}
         values["chunks"] = int(meta.get("n_chunks", 0))
+        try:
+            evidence = json.loads(meta.get("evidence") or "{}")
+        except (TypeError, ValueError):
+            evidence = {}  # a hand-edited or foreign record: the fields still load
+        values["evidence"] = evidence if isinstance(evidence, dict) else {}
         return cls(**values)
+
+    @property
+    def unconfirmed(self) -> bool:
+        """Whether place or year were detected with low confidence and nobody has confirmed them."""
+        return self.confidence == "low"
 
 
 @dataclass(kw_only=True)

@@ -192,3 +192,37 @@ def test_stop_ends_a_waiting_answer_and_frees_the_bundled_model(browser_page, ap
     page.wait_for_timeout(1000)
     bots = page.locator("#chatbot [data-testid='bot']")
     assert bots.count() == 2 and "已停止" in bots.first.inner_text()  # the stopped one stayed stopped
+
+
+def test_the_login_page_lets_only_accounts_in(browser_page, bundled_index, real_embeddings, tmp_path):
+    from conftest import free_port
+    from rag.accounts import Accounts
+    from rag.config import Settings
+    from rag.ingest.uploads import UploadPolicy
+    from rag.web.app import LOGIN_MESSAGE, build_app
+
+    Accounts(tmp_path / "users.toml").add("reader1", "reader", "reader-password")
+    settings = Settings(index_dir=bundled_index.settings.index_dir, users_file=str(tmp_path / "users.toml"))
+    app = build_app(settings, UploadPolicy(folder=tmp_path / "uploads"), embeddings=real_embeddings)
+    port = free_port()
+    app.launch("127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_text(LOGIN_MESSAGE).wait_for()  # the login page, not the app
+        assert not page.locator("#chatbot").count()
+        inputs = page.locator("input")
+        inputs.nth(0).fill("reader1")
+        inputs.nth(1).fill("wrong-password")
+        inputs.nth(1).press("Enter")
+        page.get_by_text("凭据不正确").wait_for()  # Gradio's own message, in the browser's language
+        assert not page.locator("#chatbot").count()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_text(LOGIN_MESSAGE).wait_for()
+        inputs.nth(0).fill("reader1")
+        inputs.nth(1).fill("reader-password")
+        inputs.nth(1).press("Enter")
+        page.locator("#chatbot").wait_for()
+        assert "政府年度报告问答" in page.title() and "已收录 5 份报告" in page.locator("#status-line").inner_text()
+    finally:
+        app.close()

@@ -731,7 +731,7 @@ def test_wrong_types_and_oversized_uploads_are_refused_by_the_running_app(app_se
     folder = app.services.uploads.folder
     stored_before = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
     reports_before = [(r.doc_id, r.version) for r in app.services.index.reports()]
-    files = {"tool.exe": b"MZ" + _junk(2048, 5), "old-word.doc": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + _junk(2048, 6),
+    files = {"tool.exe": b"MZ" + _junk(2048, 5), "sheet.xls": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + _junk(2048, 6),
              "no-suffix": _report("houma-2023.txt").encode()}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)

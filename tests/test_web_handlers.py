@@ -405,7 +405,8 @@ def test_the_library_lists_reports_and_the_status_line_sums_them_up(services, do
     assert library.choices() == (["太原市", "绵阳市"], ["2024"])
     assert library.status_line().startswith("已收录 2 份报告（15 个段落）：2 个地区，2024年。")
     out = library.refreshed()
-    assert set(out) == {"library", "report", "ask_regions", "ask_years", "search_regions", "search_years", "status"}
+    assert set(out) == {"library", "report", "ask_regions", "ask_years", "search_regions", "search_years", "status",
+                        "audit"}
     assert is_update(out["report"], value=None) and out["report"]["choices"] == library.report_options()
     assert is_update(out["ask_years"], choices=["2024"])
     unreachable = LibraryHandlers(down)

@@ -38,6 +38,10 @@ def cmd_ingest(args, settings: Settings) -> int:
                   file=sys.stderr)
         for warning in result.warnings:
             tqdm.write(f"warning  {result.source}: {warning}", file=sys.stderr)
+        if result.confidence == "low" and result.fix:
+            # Unsure means asked: the clues, and the command that confirms or corrects them.
+            tqdm.write(f"confirm  {result.source}: 地区/年份待确认（{result.evidence}）\n"
+                       f"         fix or confirm with: {result.fix}", file=sys.stderr)
 
     summary = Ingestor(index, progress=not args.quiet).run(
         args.paths, region=args.region, year=args.year, prune=args.prune, on_file=report)
@@ -57,14 +61,17 @@ def cmd_list(args, settings: Settings) -> int:
         print(json.dumps([{"doc_id": r.doc_id, "region": r.region, "year": r.year, "title": r.title,
                            "source": r.source, "chunks": r.chunks, "province": r.province,
                            "lang": r.lang, "publisher": r.publisher, "date": r.date,
-                           "added_at": r.added_at} for r in reports],
+                           "added_at": r.added_at, "level": r.level, "parent": r.parent,
+                           "department": r.department, "confidence": r.confidence,
+                           "evidence": r.evidence} for r in reports],
                          ensure_ascii=False, indent=2))
         return 0
     if not reports:
         print("the index is empty; add reports with: rag ingest data/reports")
         return 0
     for r in reports:
-        print(f"{r.doc_id:32} {r.region or '?':8} {r.year or '?':>4}  {r.chunks:4} chunks  {r.title}  [{r.source}]")
+        mark = "  (待确认)" if r.unconfirmed else ""
+        print(f"{r.doc_id:32} {r.region or '?':8} {r.year or '?':>4}  {r.chunks:4} chunks  {r.title}  [{r.source}]{mark}")
     return 0
 
 
@@ -158,6 +165,35 @@ def cmd_ask(args, settings: Settings) -> int:
             _print_answer(result)
     if args.chart:
         _write_chart(result, args.chart)
+    if args.export:
+        from rag.export import write_answer
+
+        print(f"exported: {write_answer(args.export, result)}", file=sys.stderr)
+    return 0
+
+
+def cmd_figures(args, settings: Settings) -> int:
+    """The figures extracted at ingest: filtered, searched, printed or written to CSV/XLSX/JSON."""
+    from rag.export import write_figures
+    from rag.index.figures_query import FigureFilter, query_figures
+    from rag.services import open_index, query_embeddings
+
+    index = open_index(settings, embeddings=query_embeddings(settings) if args.similar else None)
+    rows = query_figures(index, FigureFilter(regions=args.region or [], years=args.year or [], metric=args.metric or "",
+                                             similar=args.similar or "", limit=args.limit, sort=args.sort or ""))
+    for path in (args.csv, args.xlsx):
+        if path:
+            print(f"{len(rows)} figures -> {write_figures(path, rows)}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
+    elif not (args.csv or args.xlsx):
+        for r in rows:
+            year = f"{r.year}年" if r.year else "年份未知"
+            extra = " ".join(x for x in (r.qualifiers, f"相似度{r.similarity:.2f}" if r.similarity is not None else "")
+                             if x)
+            print(f"{r.region or '?'}\t{year}\t{r.metric}\t{r.value:g}\t{r.unit}\t{r.text}\t{extra}\t"
+                  f"{r.doc_id}\t{r.chunk_id}\t{r.sentence}")
+        print(f"({len(rows)} figures)", file=sys.stderr)
     return 0
 
 
@@ -328,8 +364,11 @@ def cmd_doctor(args, settings: Settings) -> int:
 
 
 def cmd_serve(args, settings: Settings) -> int:
+    from rag.accounts import serving_check
     from rag.answer.prompts import fixed_prompt_messages
     from rag.models.server import prestart_bundled_model
+
+    serving_check(settings.users_file, args.host)  # before the model starts: without accounts, loopback only
 
     prestart_bundled_model(warm_up=fixed_prompt_messages())  # loads while the app imports and starts
     from rag.web.app import serve
@@ -377,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
     p.add_argument("--stream", action="store_true", help="print the answer as the model writes it")
     p.add_argument("--chart", metavar="PNG", help="for a comparison, also draw its table as a bar chart (PNG)")
+    p.add_argument("--export", metavar="FILE", help="also write the answer to FILE.md/.docx (all of it) or "
+                   ".csv/.xlsx (its comparison table, else its citations)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="an interactive chat in the terminal, with follow-up questions")
@@ -400,6 +441,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("figures", help="the figures extracted at ingest: filter, search, export to CSV/XLSX")
+    p.add_argument("--region", action="append", help="only this place (repeatable; 太原 or 太原市)")
+    p.add_argument("--year", type=int, action="append", help="only this report year (repeatable)")
+    p.add_argument("--metric", help="words the metric must contain (simplified or traditional, any width)")
+    p.add_argument("--similar", metavar="TEXT", help="rank figures by meaning of their metric (embedding model)")
+    p.add_argument("--limit", type=int, help="at most this many (default with --similar: 20)")
+    p.add_argument("--sort", choices=["reading", "value_desc", "value_asc", "metric", "similarity"])
+    p.add_argument("--csv", metavar="FILE", help="write the rows to FILE (UTF-8 with BOM, for Excel)")
+    p.add_argument("--xlsx", metavar="FILE", help="write the rows to an Excel file")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=cmd_figures)
+
     p = sub.add_parser("doctor", help="what works on this machine (CPU, model build and file, a generation, "
                                       "embeddings, index, browser); exit 1 when something needed is broken")
     p.add_argument("--json", action="store_true")
@@ -407,9 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("serve", help="the Gradio app")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"),
+                   help="default RAG_HOST or 127.0.0.1; any other than loopback needs RAG_USERS_FILE")
     p.add_argument("--port", type=int, default=7860)
     p.set_defaults(func=cmd_serve)
+
+    from rag.cli.admin import add_admin_commands
+
+    add_admin_commands(sub)  # user, log, backup, restore
     return parser
 
 

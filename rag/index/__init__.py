@@ -1,2 +1,3 @@
-"""The index: embeddings (with their cache), the BM25 keyword index, and the Chroma store of
-reports, chunks and figures."""
+"""The index: embeddings (with their cache), the BM25 keyword index, the Chroma store of
+reports, chunks and figures, the audit log of its changes, backups (and restores) of it, and the
+token check in front of a Chroma server."""

@@ -17,6 +17,7 @@ see the same figures, and a report's figures come and go with its chunks.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 from collections import defaultdict
 from typing import Callable, Sequence
@@ -28,6 +29,7 @@ from langchain_core.embeddings import Embeddings
 from rag.types import ChunkRecord, ReportRecord  # noqa: F401 - defined in rag.types
 from rag.errors import RagError
 from rag.config import Settings
+from rag.index.audit import AuditLog, report_fields
 from rag.index.embeddings import batched
 from rag.text.figures import FIGURES_VERSION, Figure, extract_figures
 
@@ -109,6 +111,11 @@ def _client(settings: Settings):
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url and settings.chroma_token:
+        # Chroma's token authentication: sent as "Authorization: Bearer <token>" on every request.
+        chroma_settings = ChromaSettings(anonymized_telemetry=False,
+                                         chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
+                                         chroma_client_auth_credentials=settings.chroma_token)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -117,12 +124,47 @@ def _client(settings: Settings):
             return chromadb.HttpClient(host=url.hostname, port=url.port or 8000,
                                        ssl=url.scheme == "https", settings=chroma_settings)
         except Exception as exc:
+            if _refused_auth(exc):
+                raise IndexUnavailable(
+                    f"the Chroma server at {settings.chroma_url} refused this client's token: "
+                    + ("RAG_CHROMA_TOKEN is wrong" if settings.chroma_token else "RAG_CHROMA_TOKEN is not set")
+                    + ". Set RAG_CHROMA_TOKEN to the token the server was started with (rag chroma-server)."
+                ) from exc
             raise IndexUnavailable(
                 f"cannot reach the Chroma server at {settings.chroma_url}: {exc}. "
                 "Start it with `chroma run --path DIR --host 127.0.0.1 --port N` or unset RAG_CHROMA_URL."
             ) from exc
     os.makedirs(settings.index_dir, exist_ok=True)
     return chromadb.PersistentClient(path=settings.index_dir, settings=chroma_settings)
+
+
+def _confirmed(record: ReportRecord, fields: dict) -> dict:
+    """What a user's correction of place or year also changes: the issuer's level and parent for a
+    new place, and the confidence, now ``confirmed`` (the user has looked)."""
+    changed = [k for k in ("region", "year") if fields.get(k) is not None]
+    if not changed:
+        return {}
+    extra: dict = {"confidence": "confirmed"}
+    if fields.get("region") and fields["region"] != record.region:
+        from rag.text.places import Gazetteer
+
+        level, parent = Gazetteer.default().level_and_parent(fields["region"])
+        extra.update(level=level, parent=parent, department=None)
+    evidence = {k: v for k, v in record.evidence.items() if k != "doubts"}
+    evidence.update({k: "user" for k in changed}, confidence="confirmed")
+    for k in changed:
+        evidence.pop(f"{k}_text", None)
+    extra["evidence"] = json.dumps(evidence, ensure_ascii=False)
+    return extra
+
+
+def _refused_auth(exc: Exception) -> bool:
+    """Whether a Chroma client error is the server refusing its credentials (401/403)."""
+    from chromadb.errors import AuthorizationError, ChromaAuthError
+
+    text = str(exc)
+    return (isinstance(exc, (AuthorizationError, ChromaAuthError))
+            or any(s in text for s in ("401", "403", "Unauthorized", "Forbidden")))
 
 
 # Size: one noun, the stored index; each method is one short Chroma operation on it (add,
@@ -146,6 +188,7 @@ class ReportIndex:
         self.client = _client(settings)
         self._collection = None
         self._figures = None
+        self.audit = AuditLog(self.client, f"{settings.collection}_audit")  # every write below appends to it
 
     @property
     def location(self) -> str:
@@ -317,6 +360,7 @@ class ReportIndex:
         if not chunks:
             raise ValueError(f"{report.source}: no chunks to store")
         self.check_embeddings()
+        before = report_fields(self.report(report.doc_id))
         report.chunks = len(chunks)
         report.added_at = report.added_at or _dt.datetime.now().isoformat(timespec="seconds")
         base = report.metadata()
@@ -345,9 +389,11 @@ class ReportIndex:
         self.collection.delete(where=older)
         self.figures_collection.delete(where=older)
         self._touch()
+        self.audit.record("replace" if before else "ingest", report.doc_id, before, report_fields(report))
 
     def remove_report(self, doc_id: str) -> int:
         """Delete every chunk of a report; returns how many were deleted."""
+        before = report_fields(self.report(doc_id))
         got = self.collection.get(where={"doc_id": doc_id}, include=[])
         # Chunk 0 first: once it is gone the report is no longer listed or searched, and an
         # interrupted removal leaves only uncommitted chunks, which ``repair`` deletes.
@@ -358,6 +404,7 @@ class ReportIndex:
         self.figures_collection.delete(where={"doc_id": doc_id})
         if got["ids"]:
             self._touch()
+            self.audit.record("remove", doc_id, before, None)
         return len(got["ids"])
 
     def update_report(self, doc_id: str, **fields) -> ReportRecord:
@@ -373,6 +420,7 @@ class ReportIndex:
         record = self.report(doc_id)
         if record is None:
             raise KeyError(f"no report with doc_id {doc_id!r}; see `rag list`")
+        fields.update(_confirmed(record, fields))
         got = self.collection.get(where={"$and": [{"doc_id": doc_id}, {"version": record.version}]},
                                   include=["metadatas"])
         # Chunk 0, which the listing reads, last: if the update is interrupted the listing
@@ -380,6 +428,8 @@ class ReportIndex:
         order = sorted(range(len(got["ids"])), key=lambda n: got["metadatas"][n].get("chunk_index") == 0)
         ids = [got["ids"][n] for n in order]
         metas = [{**got["metadatas"][n], **{k: v for k, v in fields.items() if v is not None}} for n in order]
+        for meta in metas:  # a place the user named that the gazetteer does not know: no stale level
+            meta.update({k: None for k in ("level", "parent", "department") if k in fields and fields[k] is None})
         figures = self.figures_collection.get(where={"$and": [{"doc_id": doc_id}, {"version": record.version}]},
                                               include=["metadatas"])
         changed = {k: v for k, v in fields.items() if k in ("region", "year") and v is not None}
@@ -392,7 +442,9 @@ class ReportIndex:
                 self.figures_collection.update(ids=batch_ids, metadatas=meta)
         self.collection.update(ids=ids[-1:], metadatas=metas[-1:])
         self._touch()
-        return self.report(doc_id)
+        after = self.report(doc_id)
+        self.audit.record("correct", doc_id, report_fields(record), report_fields(after))
+        return after
 
     def repair(self) -> int:
         """Delete chunks of versions that were never committed (an interrupted write), and of
@@ -415,13 +467,15 @@ class ReportIndex:
         return len(orphans)
 
     def drop(self) -> None:
-        """Delete the whole collection (used by ``rag ingest --rebuild``)."""
+        """Delete the whole collection (used by ``rag ingest --rebuild``); the audit log stays."""
+        held = len(self.reports()) if self.generation(count=False) is not None else 0
         for name in (self.settings.collection, f"{self.settings.collection}_figures"):
             try:
                 self.client.delete_collection(name)
             except Exception:  # chromadb raises different types for "does not exist" across versions
                 pass
         self._collection = self._figures = None
+        self.audit.record("rebuild", "", {"reports": held}, None)
 
     def stats(self) -> dict:
         by_doc: dict[str, int] = defaultdict(int)

@@ -15,3 +15,7 @@ class EmptyDocument(IngestError):
 
 class UnreadableDocument(IngestError):
     pass
+
+
+class MissingTool(IngestError):
+    """A format needs a program that is not installed; the message names the Debian package."""

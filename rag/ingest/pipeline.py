@@ -24,16 +24,17 @@ from rag.ingest.chunking import Chunker
 from rag.ingest.cleaning import clean
 from rag.ingest.errors import IngestError
 from rag.ingest.loaders import SUPPORTED_SUFFIXES, load_document
-from rag.ingest.metadata import detect_metadata
+from rag.ingest.metadata import ReportMetadata, detect_metadata
 from rag.index.store import ReportIndex
 from rag.text.parts import chunk_parts
 from rag.types import ChunkRecord, ReportRecord
 
 # Bump when cleaning or chunking changes, so that re-ingest rebuilds every report.
-PIPELINE_VERSION = "3"  # 2: control and zero-width characters, orders to AI models and repeated passages left out;
-# 3: each chunk tagged with its part of the report
+PIPELINE_VERSION = "4"  # 2: control and zero-width characters, orders to AI models and repeated passages left out;
+# 3: each chunk tagged with its part of the report; 4: the issuer (not any place named), its level,
+# parent and department, and the detection's confidence and evidence
 LONG_TEXT_CHARS = 200_000  # texts from this long show a chunking progress bar
-_OVERRIDABLE = ("region", "province", "year", "title", "publisher", "date")
+_OVERRIDABLE = ("region", "province", "year", "title", "publisher", "date", "level", "parent", "department")
 
 
 @dataclass
@@ -48,6 +49,9 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
     region: str | None = None
     year: int | None = None
+    confidence: str | None = None  # of the detected place and year: low ones are to be confirmed
+    evidence: str = ""  # the clues they came from, in one Chinese line
+    fix: str = ""  # the `rag set` command that confirms or corrects them
 
 
 @dataclass
@@ -210,7 +214,8 @@ class Ingestor:
         source = display_path(path)
         result = FileResult(source=source, status="failed")
         try:
-            overrides = read_sidecar(path)
+            sidecar = read_sidecar(path)
+            overrides = dict(sidecar)
             overrides.update({k: v for k, v in (("region", region), ("year", year)) if v is not None})
             data = path.read_bytes()
             version = self._version(data, overrides)
@@ -218,6 +223,10 @@ class Ingestor:
             if previous and previous.version == version:
                 result.status, result.doc_id, result.chunks = "skipped", previous.doc_id, previous.chunks
                 result.region, result.year = previous.region, previous.year
+                if previous.unconfirmed:  # still unconfirmed: say so again
+                    stored = ReportMetadata(region=previous.region, year=previous.year, evidence=previous.evidence)
+                    result.confidence, result.evidence = previous.confidence, stored.explain()
+                    result.fix = stored.fix_command(previous.doc_id)
                 return result
 
             document = load_document(path)
@@ -225,15 +234,9 @@ class Ingestor:
             if not cleaned.text.strip():
                 raise IngestError("nothing but web-page debris in the file")
             meta = detect_metadata(cleaned.text, path, cleaned.info_lines)
-            for key, value in overrides.items():
-                setattr(meta, key, value)
-            if "region" in overrides and "province" not in overrides:
-                from rag.text.places import Gazetteer
-                meta.province = Gazetteer.default().province_of(overrides["region"])
-            if "region" in overrides:
-                meta.warnings = [w for w in meta.warnings if not w.startswith("place")]
-            if "year" in overrides:
-                meta.warnings = [w for w in meta.warnings if not w.startswith("year")]
+            if overrides:  # the sidecar, then --region/--year over it
+                meta.apply_overrides(sidecar, "sidecar")
+                meta.apply_overrides({k: v for k, v in overrides.items() if sidecar.get(k) != v}, "user")
             content_sha = hashlib.sha256(cleaned.text.encode()).hexdigest()[:16]
             twin = next((r for r in existing.values()
                          if r.content_sha == content_sha and r.source != source), None)
@@ -254,7 +257,9 @@ class Ingestor:
             record = ReportRecord(doc_id=doc_id, version=version, source=source, content_sha=content_sha,
                                   region=meta.region, province=meta.province, year=meta.year,
                                   title=meta.title, publisher=meta.publisher, date=meta.date,
-                                  lang=meta.lang)
+                                  lang=meta.lang, level=meta.level, parent=meta.parent,
+                                  department=meta.department, confidence=meta.confidence,
+                                  evidence=meta.evidence)
             header = " ".join(str(x) for x in (meta.region, f"{meta.year}年" if meta.year else None) if x)
             # Each chunk's part of the report (measures, shortcomings, plans …), read from the
             # whole report's headings and paragraph openings (rag.text.parts).
@@ -274,6 +279,9 @@ class Ingestor:
             result.status = "replaced" if previous else "ingested"
             result.doc_id, result.chunks = doc_id, len(records)
             result.region, result.year = meta.region, meta.year
+            result.confidence, result.evidence = meta.confidence, meta.explain()
+            if meta.confidence == "low":
+                result.fix = meta.fix_command(doc_id)
             result.warnings = meta.warnings + document.notes  # e.g. damaged bytes replaced
             if cleaned.instructions:  # prompt injection: say what was left out of the index
                 shown = " / ".join(s[:60] for s in cleaned.instructions[:3])

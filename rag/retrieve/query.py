@@ -211,6 +211,13 @@ class QueryAnalyzer:
             if len(short) >= 2:
                 self._aliases.setdefault(short, region)
             self._english[_pinyin(short)] = region
+        # A township or district named with the place it lies in (太仓市城厢镇, 杭州西湖区) is one
+        # place, not two: the whole spelling is an alias, taken before its parts (longest first).
+        # Townships have no short form: 城厢 alone is too common a word.
+        for r in self.reports:
+            if r.parent:
+                for parent in {matching_form(r.parent), short_name(matching_form(r.parent))}:
+                    self._aliases.setdefault(parent + matching_form(r.region), r.region)
         # A province holding indexed places (山西省 -> 太原市, 侯马市) means those places.
         self._provinces: dict[str, list[str]] = {}
         for r in self.reports:

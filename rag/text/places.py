@@ -2,13 +2,16 @@
 
 The list of provinces, cities and counties comes from the ``cpca`` package's adcode table
 (read directly; importing ``cpca`` itself would load pandas). Names are matched in their
-simplified matching form.
+simplified matching form. Townships (镇, 乡, 街道) are in no such table: they are recognised
+by their shape where a report names its issuer (``township_at``), with the words of
+``data/issuers.toml``.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +23,25 @@ _NOT_PLACES = {"市辖区", "县", "省直辖县级行政区划", "自治区直�
 _SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "自治县",
              "地区", "新区", "省", "市", "区", "县", "盟", "旗", "州")
 _NAME_END = re.compile(r"[省市区县盟旗州]")
+_ISSUERS = Path(__file__).with_name("data") / "issuers.toml"
+# Characters no township name holds: grammar words, digits and punctuation. (市 may: 新市镇.)
+_NOT_IN_TOWNSHIP = re.compile(r"[省的和与及在了年月日我本全各该其等第是为对被向从\d\W_a-z]")
+
+
+@lru_cache(maxsize=1)
+def issuer_words() -> dict:
+    """The word lists of ``rag/text/data/issuers.toml`` (townships, self-references, subjects, departments)."""
+    with _ISSUERS.open("rb") as f:
+        return tomllib.load(f)
+
+
+@lru_cache(maxsize=1)
+def _township_pattern() -> re.Pattern:
+    words = issuer_words()["township"]
+    suffixes = "|".join(sorted(words["suffixes"], key=len, reverse=True))
+    followers = "|".join(sorted(map(re.escape, words["followers"]), key=len, reverse=True))
+    # Shortest name that a follower (or a digit, a separator, the end) closes: 新华街道办事处 -> 新华街道.
+    return re.compile(rf"([\u4e00-\u9fff]{{2,7}}?(?:{suffixes}))(?=(?:{followers})|\d|[\s、,，:：(（]|$)")
 
 
 @dataclass(frozen=True)
@@ -125,6 +147,59 @@ class Gazetteer:
         """The province of a place, when the name is unambiguous about it."""
         provinces = {p.province for p in self.lookup(name)}
         return provinces.pop() if len(provinces) == 1 else None
+
+    def pick(self, name: str, context: tuple[str, ...] | list[str] = ()) -> Place | None:
+        """The place a name means: the only one, or the one lying in a place of ``context``.
+
+        Args:
+            name: an official name (鼓楼区).
+            context: other places the text names (南京市), to choose among namesakes.
+        """
+        places = self.lookup(name)
+        if len(places) > 1:
+            inside = [p for p in places if p.city in context or p.province in context]
+            places = inside if len(inside) == 1 else places
+        return places[0] if len(places) == 1 else None
+
+    def parent_of(self, place: Place) -> str | None:
+        """The place a county lies in: its city, or its province where no city is between (北京市海淀区)."""
+        if place.level != "county":
+            return None
+        return place.city or place.province
+
+    def level_and_parent(self, name: str) -> tuple[str | None, str | None]:
+        """A place's level (province | city | county | township) and the place it lies in, by its name.
+
+        Example:
+            >>> Gazetteer.default().level_and_parent("海淀区"), Gazetteer.default().level_and_parent("城厢镇")
+            (('county', '北京市'), ('township', None))
+        """
+        place = self.pick(name)
+        if place:
+            return place.level, self.parent_of(place)
+        if self.lookup(name):  # a namesake (鼓楼区): the level is known, the parent is not
+            return self.lookup(name)[0].level, None
+        return ("township", None) if self.township_at(name) == name else (None, None)
+
+    def township_at(self, text: str, start: int = 0) -> str | None:
+        """The township name (城厢镇, 霍口畲族乡, 望京街道) that begins at ``start`` in ``text``, if any.
+
+        Args:
+            text: matching-form text.
+            start: where the name must begin: after a county's name, a separator, or 中共.
+        """
+        m = _township_pattern().match(text, start)
+        if not m:
+            return None
+        name = m.group(1)
+        stem = name[:-2] if name.endswith(("街道", "苏木")) else name[:-1]
+        words = issuer_words()["township"]
+        if (name in words["not_names"] or name.endswith(tuple(words["not_endings"])) or _NOT_IN_TOWNSHIP.search(stem)
+                or stem.startswith("中共")
+                or self.resolve(name)  # 景德镇 is 景德镇市's short name, not a town
+                or self.find(stem)):  # "太仓市城厢镇" read from its start would swallow its county
+            return None
+        return name
 
     def find(self, text: str) -> list[PlaceMention]:
         """Every full place name (with its suffix) in ``text``, longest match first, left to right.

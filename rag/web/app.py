@@ -10,8 +10,12 @@ Pages and endpoints:
 - ``/report/{doc_id}?chunk=N&hl=S-E``: a whole report, scrolled to passage N with the span
   S-E of it marked (the sources panel links here).
 - API (``gradio_client``): ``/chat`` (the chat, streaming), ``/ask`` (one question, the
-  result object of CONTRACT.md, streaming), ``/search``, ``/library``, ``/upload``,
+  result object of CONTRACT.md, streaming), ``/search``, ``/library``, ``/audit``, ``/upload``,
   ``/correct``, ``/remove``.
+
+With ``RAG_USERS_FILE`` every page and endpoint needs a login (``gradio_client.Client(url,
+auth=(name, password))``), and ``/upload``, ``/correct`` and ``/remove`` need the editor role
+(``rag.web.access``); without it the app serves loopback only.
 
 Everything that can fail (no index, a Chroma server that is down, a missing model, a bad
 upload) is shown as a Chinese message in the page, never as a traceback.
@@ -27,9 +31,12 @@ import os
 from collections.abc import Callable, Iterator
 
 import gradio as gr
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 
 from rag.answer.prompts import fixed_prompt_messages
+from rag.accounts import serving_check
 from rag.config import Settings
 from rag.ingest.uploads import UploadPolicy
 from rag.models.server import prestart_bundled_model
@@ -49,6 +56,24 @@ from rag.web.render import (COMPARE_COLUMNS, NOT_MENTIONED, answer_markdown, chu
 from rag.web.streaming import HEARTBEAT_S, background_stream  # noqa: F401
 
 log = logging.getLogger("govreport.app")
+LOGIN_MESSAGE = "政府年度报告问答：请使用管理员为您创建的账户登录。"
+
+
+def _behind_login(route: APIRoute) -> APIRoute:
+    """The route, answered only to a logged-in user when the app has accounts (Gradio guards only
+    its own routes). The user is Gradio's: the login cookie names a token of the served app."""
+
+    def logged_in(request: Request) -> None:
+        app = request.app  # the Gradio App the route is served by
+        if getattr(app, "auth", None) is None:
+            return
+        cookie = f"access-token-{app.cookie_id}"
+        token = request.cookies.get(cookie) or request.cookies.get(f"access-token-unsecure-{app.cookie_id}")
+        if app.tokens.get(token) is None:
+            raise HTTPException(status_code=401, detail="请先登录（打开首页登录后再查看报告全文）。")
+
+    return APIRoute(route.path, route.endpoint, methods=list(route.methods), response_class=route.response_class,
+                    dependencies=[Depends(logged_in)])
 
 
 class GovReportApp:
@@ -121,12 +146,24 @@ class GovReportApp:
     # --- serving ----------------------------------------------------------------------------
 
     def launch(self, host: str = "127.0.0.1", port: int = 7860, **kwargs):
-        """Serve the app (``prevent_thread_lock=True`` returns at once; tests use it)."""
+        """Serve the app (``prevent_thread_lock=True`` returns at once; tests use it).
+
+        With ``RAG_USERS_FILE`` the page asks for a login; without it only ``127.0.0.1`` (or
+        another loopback address) is served.
+
+        Raises:
+            AccountError: a non-loopback ``host`` without a users file, or a users file without
+                accounts (``rag user add``).
+        """
+        accounts = serving_check(self.settings.users_file, host)
+        if accounts is not None:
+            kwargs.setdefault("auth", self.services.access.login)
+            kwargs.setdefault("auth_message", LOGIN_MESSAGE)
         theme = gr.themes.Soft(primary_hue="red", secondary_hue="amber",
                                font=["PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei",
                                      "system-ui", "sans-serif"],
                                font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
-        routes = [report_route(self.services)]
+        routes = [_behind_login(report_route(self.services))]
         return self.blocks.launch(server_name=host, server_port=port, show_error=False, css=CSS, theme=theme,
                                   max_file_size=self.services.uploads.max_bytes,
                                   app_kwargs={"routes": routes}, **kwargs)
@@ -144,6 +181,8 @@ def build_app(settings: Settings | None = None, uploads: UploadPolicy | None = N
 def serve(host: str = "127.0.0.1", port: int = 7860) -> None:
     """Start the app and block (``rag serve``, ``python app.py``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.load()
+    serving_check(settings.users_file, host)  # before loading anything: a refused set-up fails at once
     prestart_bundled_model(warm_up=fixed_prompt_messages())  # usually done before this module was imported
     app = build_app()
     if app.services.modes is not None:

@@ -8,6 +8,7 @@ from rag.config import Settings
 from rag.index.store import ReportIndex
 from rag.ingest.uploads import UploadPolicy
 from rag.retrieve.hybrid import HybridRetriever
+from rag.web.access import Access
 from rag.web.modes import AnswerModes
 
 
@@ -27,6 +28,7 @@ class Services:
         self._embeddings = embeddings
         self._lock = threading.Lock()
         self.ingest_lock = threading.Lock()  # one upload batch at a time writes the index
+        self.access = Access(settings)  # logins, role checks, questions in flight per user
         self.index: ReportIndex | None = None
         self.retriever: HybridRetriever | None = None
         self.modes: AnswerModes | None = None

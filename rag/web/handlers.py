@@ -23,9 +23,10 @@ from rag.ingest.uploads import UploadPolicy, UploadRejected
 from rag.retrieve.conversation import FollowUpRewriter
 from rag.retrieve.hybrid import resolve_regions
 from rag.types import AnswerResult
+from rag.web.access import Refused
 from rag.web.messages import EMPTY_INDEX, friendly_error, note_zh
-from rag.web.render import (answer_markdown, comparison_frames, render_sources, search_markdown, sources_message,
-                            where)
+from rag.web.render import (PENDING, answer_markdown, comparison_frames, library_row, render_sources, search_markdown,
+                            sources_message, upload_confirmation, where)
 from rag.web.backend import Services
 from rag.web.state import Conversation, Turn, assistant_message
 from rag.web.streaming import background_stream
@@ -123,6 +124,16 @@ class ChatHandlers:
             return
         conv = conv.asking(question)
         messages = conv.messages
+        try:
+            with self.services.access.question():  # fair use: a few questions at once per user
+                yield from self._answering(question, conv, messages, regions, years, mode)
+        except Refused as exc:  # raised before anything was answered
+            messages[-1] = assistant_message(f"**提示：** {exc.message}")
+            yield {"question": "", "chatbot": messages, "conv": conv.settled(messages)}
+
+    def _answering(self, question: str, conv: Conversation, messages: list, regions: list[str] | None,
+                   years: list[str] | None, mode: str | None) -> Iterator[Update]:
+        """The rest of ``respond``, while the asker holds a question slot."""
         yield {"question": "", "chatbot": messages, "sources": sources_message("正在检索和回答…"),
                "comparison": gr.update(visible=False), "conv": conv}
         label = self.services.mode_choices().choice(mode).label
@@ -189,6 +200,14 @@ class ChatHandlers:
             mode: ``local``, ``openai``, ``llm`` (the first model mode) or ``extractive``; empty: default.
             history: earlier standalone questions, for follow-ups ("那绵阳呢？").
         """
+        try:
+            with self.services.access.question():  # fair use: a few questions at once per user
+                yield from self._ask(question, regions, years, mode, history)
+        except Refused as exc:  # raised before anything was answered
+            yield {"question": question, "answer": exc.message, "error": True, "partial": False}
+
+    def _ask(self, question: str, regions: list[str] | None, years: list[int] | None, mode: str,
+             history: list[str] | None) -> Iterator[dict]:
         for text, result, standalone in self.answer_stream(question, regions or [], [str(y) for y in years or []],
                                                            mode or None, history or []):
             if result is not None:
@@ -260,13 +279,12 @@ class LibraryHandlers:
 
     def library_rows(self) -> list[list]:
         """The library table: 地区, 年份, 标题, 片段数, 加入时间, 来源文件, doc_id."""
-        return [[r.region or "未知", r.year or "", r.title or "", r.chunks, (r.added_at or "").replace("T", " ")[:16],
-                 r.source, r.doc_id] for r in self._reports()]
+        return [library_row(r) for r in self._reports()]  # low-confidence ones marked 待确认
 
     def report_options(self) -> list[tuple[str, str]]:
         """The report picker's (label, doc_id) pairs."""
-        return [(f"{r.region or '地区未知'} · {r.year or '年份未知'} · {r.title or r.source}", r.doc_id)
-                for r in self._reports()]
+        return [(f"{PENDING} · " * r.unconfirmed + f"{r.region or '地区未知'} · {r.year or '年份未知'} · {r.title or r.source}",
+                 r.doc_id) for r in self._reports()]
 
     def refreshed(self) -> Update:
         """After any change to the library: the table, the report picker, the filters, the status."""
@@ -274,10 +292,22 @@ class LibraryHandlers:
         return {"library": self.library_rows(), "report": gr.update(choices=self.report_options(), value=None),
                 "ask_regions": gr.update(choices=regions), "ask_years": gr.update(choices=years),
                 "search_regions": gr.update(choices=regions), "search_years": gr.update(choices=years),
-                "status": self.status_line()}
+                "status": self.status_line(), "audit": self.audit_rows()}
 
-    def remove(self, doc_id: str | None) -> str:
-        """Remove a report from the index (and its stored upload)."""
+    def audit_rows(self, limit: int = 200) -> list[list]:
+        """The audit log, newest first: 时间, 用户, 途径, 操作, doc_id, 变更 (``/audit``)."""
+        from rag.index.audit import ACTIONS_ZH
+
+        try:
+            entries = self.services.ready().index.audit.entries(limit=limit)
+        except Exception:  # the status line says why the index cannot be reached
+            return []
+        return [[e.at[:19].replace("T", " "), e.actor, e.via, ACTIONS_ZH.get(e.action, e.action), e.doc_id,
+                 e.changes()] for e in reversed(entries)]
+
+    def remove(self, doc_id: str | None, request: gr.Request = None) -> str:
+        """Remove a report from the index (and its stored upload); editors and admins only."""
+        self.services.access.check(request, "editor", "删除报告")
         if not doc_id:
             return "请先选择一份报告。"
         try:
@@ -285,7 +315,8 @@ class LibraryHandlers:
             record = index.report(doc_id)
             if record is None:
                 return f"库中没有这份报告（{doc_id}）。"
-            index.remove_report(doc_id)
+            with self.services.access.acting(request):  # the audit log names the asker
+                index.remove_report(doc_id)
         except Exception as exc:
             return f"⚠️ {friendly_error(exc, self.services.settings)}"
         source = Path(record.source)
@@ -293,8 +324,10 @@ class LibraryHandlers:
             source.unlink()  # an uploaded copy: it was only kept for this report
         return f"已删除：{where(record.region, record.year, record.title)}"
 
-    def correct(self, doc_id: str | None, region: str | None, year: float | str | None) -> str:
-        """Correct a report's place and year (no re-embedding)."""
+    def correct(self, doc_id: str | None, region: str | None, year: float | str | None,
+                request: gr.Request = None) -> str:
+        """Correct a report's place and year (no re-embedding); editors and admins only."""
+        self.services.access.check(request, "editor", "更正报告")
         if not doc_id:
             return "请先选择一份报告。"
         fields = {}
@@ -312,7 +345,8 @@ class LibraryHandlers:
         if not fields:
             return "请填写要更正的地区或年份。"
         try:
-            record = self.services.ready().index.update_report(doc_id, **fields)
+            with self.services.access.acting(request):  # the audit log names the asker
+                record = self.services.ready().index.update_report(doc_id, **fields)
         except KeyError:
             return f"库中没有这份报告（{doc_id}）。"
         except Exception as exc:
@@ -336,8 +370,10 @@ class UploadHandler:
     def __init__(self, services: Services):
         self.services = services
 
-    def upload(self, files: list | None, progress: gr.Progress = gr.Progress()) -> Iterator[list[list]]:
-        """Store and ingest uploaded files one by one; yields the per-file results table."""
+    def upload(self, files: list | None, progress: gr.Progress = gr.Progress(),
+               request: gr.Request = None) -> Iterator[list[list]]:
+        """Store and ingest uploaded files one by one; yields the per-file results table. Editors and admins only."""
+        self.services.access.check(request, "editor", "上传报告")
         rows: list[list] = []
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files or []]
         if not paths:
@@ -357,7 +393,8 @@ class UploadHandler:
             for i, temp in enumerate(paths):
                 name = Path(temp).name
                 progress((i, len(paths)), desc=f"正在导入 {name}（{i + 1}/{len(paths)}）", unit="个文件")
-                rows.append(self._ingest_upload(ingestor, services.uploads, temp, name))
+                with self.services.access.acting(request):  # the audit log names the uploader
+                    rows.append(self._ingest_upload(ingestor, services.uploads, temp, name))
                 yield rows
             progress((len(paths), len(paths)), desc="完成")
         finally:
@@ -385,5 +422,9 @@ class UploadHandler:
                 remarks.append("未识别出年份，请在下方更正")
         elif result.reason:
             remarks.append(result.reason)
-        return [name, STATUS_TEXT.get(result.status, result.status), result.region or "",
+        # Never filed silently under a doubtful place: an unsure detection is marked and asked.
+        region, confirm = upload_confirmation(result.region, result.confidence, result.evidence)
+        if confirm and result.status in ("ingested", "replaced", "skipped"):
+            remarks.append(confirm)
+        return [name, STATUS_TEXT.get(result.status, result.status), region,
                 result.year or "", result.chunks or "", "；".join(remarks)]

@@ -39,7 +39,9 @@ CHAT_OUTPUTS = ("question", "chatbot", "sources", "comparison", "compare_heading
 TURN_OUTPUTS = ("sources", "comparison", "compare_heading", "compare_table", "compare_plot")
 STOP_OUTPUTS = ("chatbot", "sources", "conv")
 RESET_OUTPUTS = ("chatbot", "conv", "sources", "comparison")
-LIBRARY_OUTPUTS = ("library", "report", "ask_regions", "ask_years", "search_regions", "search_years", "status")
+LIBRARY_OUTPUTS = ("library", "report", "ask_regions", "ask_years", "search_regions", "search_years", "status",
+                   "audit")
+AUDIT_COLUMNS = ["时间（UTC）", "用户", "途径", "操作", "doc_id", "变更"]
 FIX_OUTPUTS = ("fix_region", "fix_year")
 
 CSS = """
@@ -216,6 +218,9 @@ def _library_tab(ui: UI, library: LibraryHandlers, uploads: UploadPolicy) -> Non
             _upload_column(ui, uploads)
         with gr.Column():
             _correct_column(ui, library)
+    with gr.Accordion("变更记录（谁在何时导入、更正、删除了哪份报告）", open=False):
+        ui["audit"] = gr.Dataframe(library.audit_rows(), headers=AUDIT_COLUMNS, interactive=False, wrap=True,
+                                   elem_id="audit-log", label="审计日志（最新在前）")
 
 
 def _upload_column(ui: UI, uploads: UploadPolicy) -> None:
@@ -256,6 +261,7 @@ def _wire_library(ui: UI, library: LibraryHandlers, upload: UploadHandler) -> No
 
     after = [ui[k] for k in LIBRARY_OUTPUTS]
     ui["refresh"].click(lambda: library.library_rows(), None, ui["library"], api_name="library")
+    ui["refresh"].click(lambda: library.audit_rows(), None, ui["audit"], api_name="audit")
     ui["refresh"].click(refreshed, None, after, api_visibility="private")
     ui["ingest"].click(upload.upload, ui["files"], ui["upload_results"], api_name="upload", concurrency_limit=1,
                        concurrency_id="ingest").then(refreshed, None, after, api_visibility="private") \

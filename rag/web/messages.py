@@ -30,6 +30,9 @@ def friendly_error(exc: BaseException, settings: Settings) -> str:
                 f"或重建索引：`rag ingest data/reports --rebuild`。（{exc}）")
     server = settings.chroma_url
     text = f"{type(exc).__name__}: {exc}"
+    if server and isinstance(exc, IndexUnavailable) and "RAG_CHROMA_TOKEN" in text:  # rag.index.store: a refused token
+        state = "有误" if settings.chroma_token else "未设置"
+        return f"索引服务器 {server} 拒绝了访问：RAG_CHROMA_TOKEN {state}。请把它设为服务器启动时使用的令牌。"
     if server and (isinstance(exc, IndexUnavailable) or re.search(r"connect|refused|unreachable|timed? ?out",
                                                                    text, re.I)):
         return (f"无法连接索引服务器 {server}：请确认 Chroma 服务器已启动"

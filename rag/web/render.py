@@ -18,14 +18,17 @@ import pandas as pd
 from markupsafe import Markup
 
 from rag.answer.highlight import cited_text, highlight_spans
+from rag.answer.llm_answer import OVERVIEW_LABELS
 from rag.index.store import ReportIndex
+from rag.ingest.metadata import describe_confidence
 from rag.text.figures import UNITS
 from rag.text.markers import MARKER
-from rag.types import AnswerResult, Citation, Passage
+from rag.types import AnswerResult, Citation, Passage, ReportRecord
 from rag.web.messages import note_zh
 
 COMPARE_COLUMNS = ["地区", "年份", "数值", "引用", "原文"]
 NOT_MENTIONED = "未提及"
+PENDING = "待确认"  # a report whose place or year was detected with low confidence
 
 
 def _escaped(value: Any) -> Any:
@@ -44,6 +47,28 @@ def where(region: str | None, year: int | None, title: str | None) -> str:
     if title:
         parts.append(f"《{title}》")
     return " · ".join(parts)
+
+
+def library_row(record: ReportRecord) -> list:
+    """One row of the 报告库 table: 地区, 年份, 标题, 片段数, 加入时间, 来源文件, doc_id.
+
+    A report detected with low confidence is marked 待确认 with the clues it was read from, until
+    someone saves its place and year in the correction form.
+    """
+    region, title = record.region or "未知", record.title or ""
+    if record.unconfirmed:
+        region = f"{region}（{PENDING}）"
+        title = f"{title}（{PENDING}：{describe_confidence(record.evidence)}。请在下方核对地区和年份后保存）"
+    return [region, record.year or "", title, record.chunks, (record.added_at or "").replace("T", " ")[:16],
+            record.source, record.doc_id]
+
+
+def upload_confirmation(region: str | None, confidence: str | None, evidence: str) -> tuple[str, str]:
+    """An uploaded report's 地区 cell and the remark asking to confirm it when detection was unsure."""
+    if confidence != "low":
+        return region or "", ""
+    return (f"{region or '未知'}（{PENDING}）",
+            f"{PENDING}：{evidence}。请在右侧选中这份报告，核对地区和年份后保存")
 
 
 def chunk_number(chunk_id: str) -> int | None:
@@ -186,6 +211,7 @@ FORMULA_LABELS = {"计算：": "**计算**：", "Computed: ": "**Computed**: ", 
 _FORMULA_FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?(?:万亿|万|亿|千)?(?:余|多)?(?:"
                              + "|".join(re.escape(u) for u in sorted({*UNITS, "倍"}, key=len, reverse=True)) + ")?")
 _NUMBERED_POINT = re.compile(r"\d+\. ")
+OVERVIEW_PREFIXES = tuple(OVERVIEW_LABELS.values())
 
 
 def formula_markdown(line: str) -> str:
@@ -223,7 +249,8 @@ def _answer_body(result: AnswerResult) -> str:
         point = bool(_NUMBERED_POINT.match(line))
         if i:
             text += "\n" if point and _NUMBERED_POINT.match(lines[i - 1]) else "\n\n"
-        text += line if point or not line.strip() else f"**{line}**"
+        plain = point or not line.strip() or line.startswith(OVERVIEW_PREFIXES)  # the model's overview is prose
+        text += line if plain else f"**{line}**"
     return text
 
 
