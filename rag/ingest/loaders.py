@@ -2,7 +2,10 @@
 
 Text files are decoded with charset-normalizer (UTF-8 with or without BOM, GBK/GB18030,
 Big5, UTF-16). HTML keeps the article body (trafilatura, BeautifulSoup as a fallback). PDF
-text comes from pypdf page by page, and the page starts are kept so chunks know their page.
+lines come with their positions and sizes from pdfplumber and are reflowed into the report's
+paragraphs (rag.ingest.pdf_layout); pages without a text layer are OCR'd (rag.ingest.ocr); pypdf
+checks the file, and its text is the fallback for a page whose layout cannot be read. The page
+starts are kept so chunks know their page.
 """
 
 from __future__ import annotations
@@ -13,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.ingest.errors import EmptyDocument, UnreadableDocument, UnsupportedFormat
-from rag.text.normalize import matching_form
+from rag.ingest.pdf_layout import Page, TextLine, drop_page_numbers, reflow_pages, reflow_text
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
-_SENTENCE_END = "。！？；：!?;:”」』）)"
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".doc")
 
 
 @dataclass
@@ -140,26 +142,92 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
 
 
 def _reflow_pdf_lines(page_text: str) -> str:
-    """Join the visual lines of a PDF page back into paragraphs.
+    """Join the visual lines of a PDF page's plain text (no positions) back into paragraphs.
 
-    PDF text breaks at the end of every printed line, usually mid-sentence. A line is joined
-    to the next unless it ends a sentence or the next one starts a heading.
+    Used where a page's layout cannot be read; see ``rag.ingest.pdf_layout.reflow_text``.
     """
-    from rag.ingest.chunking import HEADING  # the same heading patterns the chunker uses
+    return reflow_text(page_text)
 
-    lines = [line.strip() for line in page_text.splitlines()]
-    out: list[str] = []
-    for line in lines:
-        if not line:
-            continue
-        # A short heading line stays on its own, before and after.
-        previous_is_heading = out and len(out[-1]) <= 60 and HEADING.match(matching_form(out[-1]))
-        if (out and not out[-1].endswith(tuple(_SENTENCE_END)) and not previous_is_heading
-                and not HEADING.match(matching_form(line))):
-            out[-1] += line
-        else:
-            out.append(line)
-    return "\n".join(out)
+
+# A gap between two glyphs is a space from this share of the font size: a justified Chinese line
+# spreads its characters by less, a space (half an em) is more. pdfplumber's fixed 3 points
+# would put spaces inside the justified lines of 16-point text.
+_SPACE_RATIO = 0.3
+_MIN_PAGE_CHARS = 1  # a page with less text than this has no text layer: it is OCR'd
+_MIN_OCR_CHARS = 10  # a scan from which OCR reads less than this holds no report
+
+
+def _layout_pages(data: bytes) -> list[Page | None]:
+    """Each page's printed lines with positions and sizes (pdfplumber); ``None`` where a page's
+    layout cannot be read (an exception, or glyphs without Unicode: "(cid:123)")."""
+    import pdfplumber
+
+    pages: list[Page | None] = []
+    try:
+        with pdfplumber.open(io.BytesIO(data), password="") as pdf:
+            for page in pdf.pages:
+                try:
+                    rows = page.extract_text_lines(return_chars=True, strip=True,
+                                                   x_tolerance_ratio=_SPACE_RATIO)
+                except Exception:  # one odd page must not cost the others their layout
+                    pages.append(None)
+                    continue
+                finally:
+                    page.close()  # pdfplumber keeps every parsed page otherwise: memory grows with the file
+                lines = []
+                for row in rows:
+                    text = row["text"]
+                    if text.strip():
+                        sizes = sorted(c.get("size", 0) for c in row["chars"]) or [0]
+                        lines.append(TextLine(text, row["x0"], row["x1"], row["top"], row["bottom"],
+                                              sizes[len(sizes) // 2]))
+                unreadable = any("(cid:" in line.text for line in lines)
+                pages.append(None if unreadable else Page(lines, float(page.width)))
+    except Exception:  # pdfminer failed where pypdf did not: pypdf's text for every page
+        return []
+    return pages
+
+
+def _ocr_scanned(path: Path, data: bytes, pages: list[Page | None], plain: list[str],
+                 notes: list[str]) -> None:
+    """OCR the pages without a text layer, in place; raises when nothing readable is left."""
+    from rag.config import SettingsError
+    from rag.ingest import ocr
+
+    blank = [i for i, (page, text) in enumerate(zip(pages, plain))
+             if len(re.sub(r"\s", "", text)) < _MIN_PAGE_CHARS
+             and (page is None or sum(len(line.text) for line in page.lines) < _MIN_PAGE_CHARS)]
+    if not blank:
+        return
+    has_text = len(blank) < len(pages)
+    try:
+        limit = ocr.max_pages()
+    except SettingsError as exc:
+        raise UnreadableDocument(f"the PDF needs OCR, but {exc}") from exc
+    if len(blank) > limit:
+        raise UnreadableDocument(
+            f"the PDF has {len(blank)} pages without a text layer (a scan?); OCR reads at most {limit} "
+            "pages a file (RAG_OCR_MAX_PAGES): raise the limit or split the file")
+    try:
+        read = ocr.ocr_pages(data, blank, path.name)
+    except ocr.OcrUnavailable as exc:
+        if not has_text:
+            raise UnreadableDocument(f"the PDF has no text layer (a scan?) and OCR is unavailable: {exc}") from exc
+        notes.append(f"{len(blank)} page(s) without a text layer skipped: {exc}")
+        return
+    found = [i for i in blank if read.get(i)]
+    ocr_chars = sum(len(re.sub(r"\s", "", line.text)) for i in found for line in read[i])
+    if ocr_chars < _MIN_OCR_CHARS and not has_text:
+        # A frame or a stamp reads as a character or two ("口"): that is not a report.
+        raise UnreadableDocument(f"the PDF has no text layer, and OCR found no text on its {len(pages)} "
+                                 f"page(s) ({ocr_chars} character(s): blank pages or pictures only?)")
+    for i in blank:
+        pages[i] = Page(read.get(i, []), pages[i].width if pages[i] else 595.0)
+        plain[i] = ""
+    if found:
+        numbers = ", ".join(str(i + 1) for i in found[:10]) + (" …" if len(found) > 10 else "")
+        notes.append(f"{len(found)} page(s) without a text layer read by OCR (page {numbers}); "
+                     "check figures against the scan")
 
 
 def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
@@ -177,20 +245,42 @@ def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
                 ok = 0
             if not ok:
                 raise UnreadableDocument("the PDF is encrypted with a password; save an unprotected copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        plain = [page.extract_text() or "" for page in reader.pages]
     except UnreadableDocument:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise UnreadableDocument(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
-    if not any(p.strip() for p in pages):
-        raise UnreadableDocument("the PDF has no text layer (a scan?); OCR is not supported")
+    if not plain:
+        raise UnreadableDocument("the PDF has no pages")
+    pages = _layout_pages(data)
+    if len(pages) != len(plain):
+        pages = [None] * len(plain)
+    notes: list[str] = []
+    _ocr_scanned(path, data, pages, plain, notes)
+
+    # Pages with positions are reflowed together (a paragraph may run over a page break);
+    # a page without them gets the plain-text rule on pypdf's text.
+    paragraphs: list[list[str]] = []
+    run: list[Page] = []
+    for page, text in zip(pages, plain):
+        if page is not None:
+            run.append(page)
+            continue
+        paragraphs += reflow_pages(run) if run else []
+        run = []
+        paragraphs.append([line for line in reflow_text(drop_page_numbers(text)).split("\n") if line])
+    paragraphs += reflow_pages(run) if run else []
+
     texts, starts, offset = [], [], 0
-    for page in pages:
+    for page_paragraphs in paragraphs:
         starts.append(offset)
-        text = _reflow_pdf_lines(page)
-        texts.append(text)
-        offset += len(text) + 1  # the "\n" that joins pages
-    return LoadedDocument(path=path, text="\n".join(texts), format="pdf", page_starts=starts)
+        for paragraph in page_paragraphs:
+            texts.append(paragraph)
+            offset += len(paragraph) + 1  # the "\n" that joins lines
+    text = "\n".join(texts)
+    # A last page that only finishes a paragraph from the page before has no text of its own.
+    starts = [min(start, len(text)) for start in starts]
+    return LoadedDocument(path=path, text=text, format="pdf", page_starts=starts, notes=notes)
 
 
 def _load_docx(path: Path, data: bytes) -> LoadedDocument:
@@ -211,8 +301,14 @@ def _load_docx(path: Path, data: bytes) -> LoadedDocument:
     return LoadedDocument(path=path, text="\n".join(lines), format="docx")
 
 
+def _load_doc(path: Path, data: bytes) -> LoadedDocument:
+    from rag.ingest.word97 import word97_text  # Word 97 .doc: Debian's catdoc
+
+    return LoadedDocument(path=path, text=word97_text(path, data), format="doc")
+
+
 _LOADERS = {".txt": _load_text, ".md": _load_text, ".html": _load_html, ".htm": _load_html,
-            ".pdf": _load_pdf, ".docx": _load_docx}
+            ".pdf": _load_pdf, ".docx": _load_docx, ".doc": _load_doc}
 
 
 def load_document(path: str | Path) -> LoadedDocument:
@@ -224,8 +320,6 @@ def load_document(path: str | Path) -> LoadedDocument:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".doc":
-        raise UnsupportedFormat("old Word .doc files are not supported; save it as .docx or .pdf")
     loader = _LOADERS.get(suffix)
     if loader is None:
         raise UnsupportedFormat(f"unsupported file type {suffix or '(none)'}; "
