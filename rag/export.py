@@ -2,7 +2,8 @@
 
 One module for ``rag ask --export``, ``rag figures --csv/--xlsx`` and the app's download
 buttons. Answers go to Markdown or Word (.docx: python-docx) with the question, the answer,
-its notes, the comparison table when there is one and a numbered source list; tables go to
+its notes, the comparison table when there is one (in Word also its bar chart, from
+``rag.answer.charts``) and a numbered source list; tables go to
 CSV (UTF-8 with a BOM, so that Excel reads Chinese correctly) or .xlsx (openpyxl).
 
 Example:
@@ -13,7 +14,11 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
+import json
+import threading
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +31,9 @@ if TYPE_CHECKING:
 ANSWER_FORMATS = (".md", ".docx", ".csv", ".xlsx")
 CONVERSATION_FORMATS = (".md", ".docx")
 TABLE_FORMATS = (".csv", ".xlsx")
-FIGURE_COLUMNS = ["地区", "年份", "指标", "数值", "单位", "原文写法", "限定", "变化", "原句", "报告", "doc_id", "chunk_id"]
+FIGURE_COLUMNS = ["地区", "年份", "指标", "数值", "单位", "原文写法", "限定", "变化", "原句", "报告", "doc_id", "chunk_id",
+                  "更正", "figure_id"]
+FIGURE_STATUS_ZH = {"": "", "corrected": "已更正", "removed": "已删除"}
 COMPARE_COLUMNS = ["地区", "年份", "数字（原文）", "数值", "单位", "指标", "来源", "原句"]
 CITATION_COLUMNS = ["序号", "报告", "地区", "年份", "章节", "页码", "引文", "doc_id", "chunk_id", "来源文件"]
 NOT_STATED = "未提及"
@@ -198,11 +205,43 @@ def _docx_answer(doc, record: dict, level: int = 1) -> None:
         _docx_table(doc, COMPARE_COLUMNS, comparison_rows(table))
         if table.get("conclusion"):
             doc.add_paragraph(f"结论：{table['conclusion']}")
+        chart = chart_png(table)
+        if chart is not None:
+            from docx.shared import Cm
+
+            doc.add_picture(io.BytesIO(chart), width=Cm(15))
     if record.get("citations"):
         doc.add_heading("来源", level=level + 1)
         for c in record["citations"]:
             doc.add_paragraph(f"[{c['n']}] 《{c.get('title') or c.get('doc_id')}》 {_where(c)}")
             doc.add_paragraph((c.get("text") or "").strip(), style="Quote")
+
+
+def chart_png(table: dict) -> bytes | None:
+    """The table's chart as PNG bytes (``rag.answer.charts``: bars for a comparison, a line for a
+    trend), or None when it cannot be drawn as one chart (no figures, mixed units) or matplotlib
+    is missing."""
+    try:
+        return _chart_png(json.dumps(table, ensure_ascii=False, sort_keys=True, default=str))
+    except Exception:  # ChartError, ImportError: the document goes without the picture
+        return None
+
+
+@lru_cache(maxsize=64)
+def _chart_png(table_json: str) -> bytes:
+    # Cached: the app writes a conversation's document again after each answer, charts and all.
+    import tempfile
+
+    from rag.answer import charts
+
+    table = json.loads(table_json)
+    # One place over the years (a trend table) is a line; places side by side are bars.
+    draw = getattr(charts, "line_chart", None) if table.get("kind") == "trend" else charts.bar_chart
+    with _CHART_LOCK, tempfile.TemporaryDirectory(prefix="rag-chart-") as folder:
+        return draw(table, Path(folder) / "chart.png").read_bytes()
+
+
+_CHART_LOCK = threading.Lock()  # pyplot is not thread-safe, and the app's sessions export at once
 
 
 def _save_docx(doc, path: Path) -> None:
@@ -252,9 +291,15 @@ def figure_table(rows: Sequence[FigureRow]) -> tuple[list[str], list[list]]:
     table = []
     for r in rows:
         line = [r.region or "", r.year or "", r.metric, _number(r.value), r.unit, r.text, r.qualifiers, r.change,
-                r.sentence, r.title or "", r.doc_id, r.chunk_id]
+                r.sentence, r.title or "", r.doc_id, r.chunk_id, figure_status(r), r.id]
         table.append(line + ([r.similarity] if similar else []))
     return headers, table
+
+
+def figure_status(row: FigureRow) -> str:
+    """A figure's correction, for a table cell: '', 已更正（原为 1274 件 …）, 已删除."""
+    label = FIGURE_STATUS_ZH.get(row.status, row.status)
+    return f"{label}（原为 {row.original}）" if label and row.original and row.status == "corrected" else label
 
 
 def write_figures(path: str | Path, rows: Sequence[FigureRow]) -> Path:

@@ -61,6 +61,36 @@ def test_comparison_shows_a_table_and_a_chart(client):
     assert bars == {"太原市": 1274.0, "绵阳市": 1472.0}
 
 
+def test_an_answer_downloads_as_word_with_its_citations_table_and_chart(client):
+    from docx import Document
+    from openpyxl import load_workbook
+
+    question = "太原和绵阳2024年新收行政复议案件各多少？哪个多？"
+    client.predict(question, [], [], "extractive", api_name="/chat")
+    # The download buttons' files for the session's last answer (the page fills them after each answer).
+    history, answer_docx, answer_md, conv_docx, conv_md, table_csv, table_xlsx, link = \
+        client.predict("", api_name="/downloads")
+    table_csv, table_xlsx = table_csv["value"], table_xlsx["value"]  # shown (an update): this answer has a table
+    expected = client.predict(question, mode="extractive", api_name="/ask")  # the same answer, as data
+    doc = Document(answer_docx)
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert question in text
+    for line in expected["answer"].strip().split("\n"):
+        assert line.strip() in text
+    assert len(expected["citations"]) == 2
+    for c in expected["citations"]:
+        assert f"[{c['n']}] 《{c['title']}》 {c['region']} {c['year']}年" in text and c["text"].strip() in text
+    cells = [cell.text for row in doc.tables[0].rows for cell in row.cells]
+    assert "1274件" in cells and "1472件" in cells and "太原市" in cells and "绵阳市" in cells
+    assert len(doc.inline_shapes) == 1  # the bar chart
+    assert open(answer_md, encoding="utf-8").read().startswith(f"# {question}")
+    assert Document(conv_docx).paragraphs[0].text == "对话记录"
+    sheet = load_workbook(table_xlsx).active
+    assert sorted(r[2] for r in sheet.iter_rows(min_row=2, values_only=True)) == ["1274件", "1472件"]
+    assert open(table_csv, encoding="utf-8-sig").readline().startswith("地区,年份")
+    assert re.search(r"\?conv=[0-9a-f]{32}&turn=1", link)
+
+
 def test_places_without_a_figure_show_not_mentioned(client):
     out = client.predict("各地行政机关负责人出庭应诉率是多少？", [], [], "extractive", api_name="/chat")
     table, plot = out[4], out[5]

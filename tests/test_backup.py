@@ -20,6 +20,7 @@ from conftest import ROOT, CountingEmbeddings, copy_reports
 from rag.answer.answerer import Answerer
 from rag.config import Settings
 from rag.eval.harness import load_questions
+from rag.index.conversations import ConversationStore, StoredConversation
 from rag.index.backup import BackupError, restore_backup, verify_backup, write_backup
 from rag.index.embeddings import CachedEmbeddings
 from rag.index.store import ReportIndex
@@ -58,13 +59,19 @@ def test_backup_wipe_restore_gives_every_project_question_the_same_answer(source
     questions = load_questions(ROOT / "eval" / "questions" / "project.jsonl")
     before = _answers(index, questions)
     log_before = [e.to_dict() for e in index.audit.entries()]
+    kept = ConversationStore(index.client, f"{index.settings.collection}_conversations").save(StoredConversation(
+        "c0ffee", "user:wang", [{"role": "user", "content": "太原市2024年新收行政复议案件多少件？"},
+                                {"role": "assistant", "content": "1274件[1]"}], ["太原市2024年新收行政复议案件多少件？"],
+        {1: {"answer": "1274件[1]"}}))
 
     summary = write_backup(index, tmp_path / "backup", progress=False)
     assert (summary.reports, summary.chunks) == (5, sum(r.chunks for r in index.reports()))
     manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
     assert manifest["embedding_model"] == index.embedding_model
     assert {r["title"] for r in manifest["reports"]} >= {"侯马市2023年法治政府建设情况（更正）"}
-    assert set(manifest["files"]) == {"chunks.jsonl", "chunks.npy", "figures.jsonl", "figures.npy", "audit.jsonl"}
+    assert set(manifest["files"]) == {"chunks.jsonl", "chunks.npy", "figures.jsonl", "figures.npy", "audit.jsonl",
+                                      "conversations.jsonl"}
+    assert summary.conversations == manifest["counts"]["conversations"] >= 1
 
     # Wipe the index (as `rag ingest --rebuild` does), restore into it: the same answers, nothing embedded.
     index.drop()
@@ -90,6 +97,9 @@ def test_backup_wipe_restore_gives_every_project_question_the_same_answer(source
     server = ReportIndex(Settings(chroma_url=token_chroma, chroma_token=TOKEN,
                                   collection="restored", index_dir=str(tmp_path / "unused")), real_embeddings)
     assert _answers(server, questions) == before
+    # The app's kept conversations came along, still their owner's only.
+    moved = ConversationStore(server.client, "restored_conversations").get("c0ffee", "user:wang")
+    assert (moved.messages, moved.turns, moved.created) == (kept.messages, kept.turns, kept.created)
     # A second restore into a target that holds reports is refused.
     again = subprocess.run([sys.executable, "-m", "rag.cli", "restore", "-q", str(tmp_path / "backup")], env=env,
                            capture_output=True, text=True, cwd=tmp_path, timeout=600)
@@ -126,6 +136,7 @@ def test_a_truncated_or_altered_backup_is_refused_and_the_target_left_as_it_was(
     message = damaged("chunks.jsonl", alter)
     assert "chunks.jsonl" in message and "SHA-256" in message and "nothing was restored" in message
     assert "audit.jsonl" in damaged("audit.jsonl", remove)
+    assert "conversations.jsonl" in damaged("conversations.jsonl", remove)
     assert "manifest.json" in damaged("manifest.json", truncate)
     # A backup goes into a new or empty folder only.
     with pytest.raises(BackupError, match="not empty"):

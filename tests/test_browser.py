@@ -159,6 +159,66 @@ def test_computed_answers_show_their_formula_and_summaries_their_points(browser_
     assert "太原市 · 2024年" in page.locator("#sources .src-card").first.inner_text()
 
 
+def _bots(page, count: int, *texts: str) -> None:
+    """Wait until the chat shows ``count`` answers, containing ``texts`` (in any of them)."""
+    page.wait_for_function(
+        """([count, texts]) => {
+               const bots = [...document.querySelectorAll("#chatbot [data-testid='bot']")];
+               const all = bots.map(b => b.innerText).join("\\n");
+               return bots.length === count && texts.every(t => all.includes(t));
+           }""", arg=[count, list(texts)])
+
+
+def test_the_chat_survives_a_reload_the_list_reopens_it_and_a_link_opens_one_answer(browser_page, app_server):
+    page = browser_page
+    url, _ = app_server
+    page.goto(url)
+    page.locator("#chatbot").wait_for()
+    page.locator("#mode").get_by_text("摘录原文（不用模型）").click()
+    page.wait_for_function("() => document.querySelector('#model-info').innerText.includes('不用模型')")
+    _ask(page, "太原市2024年新收行政复议案件多少件？", "秒")
+    _ask(page, "太原和绵阳2024年新收行政复议案件各多少？哪个多？", "秒")
+    # The download row and the link follow the last answer, then the one clicked.
+    page.locator("#dl-table-xlsx").wait_for(state="visible")
+    page.wait_for_function("() => document.querySelector('#answer-link').innerText.includes('turn=2')")
+    page.locator("#chatbot [data-testid='bot']").first.click()
+    page.wait_for_function("() => document.querySelector('#answer-link').innerText.includes('turn=1')")
+    assert not page.locator("#dl-table-xlsx").is_visible()  # the first answer has no table
+    link = page.locator("#answer-link a").first.get_attribute("href")
+    assert re.fullmatch(r"\?conv=[0-9a-f]{32}&turn=1", link), link
+
+    # A reload: the same conversation, the last answer's sources and comparison beside it.
+    page.reload()
+    _bots(page, 2, "1274", "1472")
+    assert "太原市2024年新收行政复议案件多少件？" in page.locator("#chatbot").inner_text()
+    page.locator("#comparison").wait_for(state="visible")
+    page.wait_for_function("() => document.querySelectorAll('#sources .src-card').length === 2")
+
+    # 新对话 empties the chat; the list still has the conversation and reopens it.
+    page.locator("#new-chat").click()
+    page.wait_for_function("() => !document.querySelectorAll(\"#chatbot [data-testid='bot']\").length")
+    page.locator("#history input").click()
+    option = page.locator("li[data-testid='dropdown-option']").first
+    assert "太原市2024年新收行政复议案件多少件？" in option.inner_text()
+    option.click()
+    _bots(page, 2, "1274", "1472")
+    page.wait_for_function("() => document.querySelectorAll('#sources .src-card').length === 2")
+
+    # The link opens that conversation at its first answer, with that answer's sources only.
+    page.goto(url + link)
+    _bots(page, 2, "1274", "1472")
+    page.wait_for_function("() => document.querySelectorAll('#sources .src-card').length === 1")
+    assert "太原市 · 2024年" in page.locator("#sources .src-card").first.inner_text()
+    assert not page.locator("#comparison").is_visible()
+    page.wait_for_function("() => document.querySelector('#chatbot .linked-answer') !== null")
+
+    # Another browser (here: this one with its id forgotten) is refused the conversation.
+    page.evaluate("() => localStorage.clear()")
+    page.goto(url + link)
+    page.get_by_text("只能打开自己的对话").first.wait_for()
+    assert "1274" not in page.locator("#chatbot").inner_text()
+
+
 @pytest.mark.slow
 def test_stop_ends_a_waiting_answer_and_frees_the_bundled_model(browser_page, app_server):
     page = browser_page
@@ -224,5 +284,24 @@ def test_the_login_page_lets_only_accounts_in(browser_page, bundled_index, real_
         inputs.nth(1).press("Enter")
         page.locator("#chatbot").wait_for()
         assert "政府年度报告问答" in page.title() and "已收录 5 份报告" in page.locator("#status-line").inner_text()
+        page.get_by_text("当前用户：reader1（读者）").wait_for()
+        page.get_by_role("tab", name="报告库").click()
+        page.locator("#library").wait_for()
+        assert not page.locator("#users-panel").is_visible()  # the 用户管理 panel is for admins only
+        page.locator("#logout").click()  # back to the login page, and the app is closed to this browser
+        page.get_by_text(LOGIN_MESSAGE).wait_for()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_text(LOGIN_MESSAGE).wait_for()
+        assert not page.locator("#chatbot").count()
+        # An admin sees the panel with the accounts.
+        Accounts(tmp_path / "users.toml").add("admin1", "admin", "admin-password")
+        inputs.nth(0).fill("admin1")
+        inputs.nth(1).fill("admin-password")
+        inputs.nth(1).press("Enter")
+        page.locator("#chatbot").wait_for()
+        page.get_by_role("tab", name="报告库").click()
+        page.locator("#users-panel").wait_for()
+        page.locator("#users-panel").get_by_text("用户管理（管理员）").click()
+        page.locator("#users-table span").filter(has_text="reader1").first.wait_for()
     finally:
         app.close()

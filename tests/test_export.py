@@ -36,6 +36,7 @@ def test_docx_holds_answer_citations_and_table(comparison, tmp_path):
         assert c.text.strip() in text
     cells = [cell.text for row in doc.tables[0].rows for cell in row.cells]
     assert "1274件" in cells and "1472件" in cells
+    assert len(doc.inline_shapes) == 1  # the comparison's bar chart, as a picture
 
 
 def test_markdown_and_tables(comparison, tmp_path):

@@ -136,6 +136,50 @@ def test_roles_and_question_slots(tmp_path):
                     pass
 
 
+class _NoIndex:
+    """Services with accounts and no index (the audit entry is skipped; the app test checks it)."""
+
+    def __init__(self, access: Access):
+        self.access = access
+
+    def ready(self):
+        raise RuntimeError("no index in this test")
+
+
+def test_only_admins_manage_users_and_never_lock_the_team_out(tmp_path):
+    from rag.web.users import UserHandlers
+
+    users = tmp_path / "users.toml"
+    Accounts(users).add("ad", "admin", "admin-password")
+    Accounts(users).add("ed", "editor", "editor-password")
+    handlers = UserHandlers(_NoIndex(Access(Settings(index_dir=str(tmp_path / "i"), users_file=str(users)))))
+    admin, editor = gr.Request(username="ad"), gr.Request(username="ed")
+    assert handlers.enabled and handlers.is_admin(admin) and not handlers.is_admin(editor)
+    assert [row[0] for row in handlers.rows(admin)] == ["ad", "ed"]
+    for call in (lambda: handlers.rows(editor), lambda: handlers.add("x1", "admin", "long-password", request=editor),
+                 lambda: handlers.remove("ad", request=editor)):
+        with pytest.raises(Refused, match="编辑.*需要「管理员」"):
+            call()
+    assert set(Accounts(users).all()) == {"ad", "ed"}
+    # Checked before the file is touched, in Chinese.
+    assert "至少 8 个字符" in handlers.add("nu", "reader", "short", request=admin)
+    assert "不可用" in handlers.add("bad name", "reader", "long-password", request=admin)
+    assert "已存在" in handlers.add("ed", "reader", "long-password", request=admin)
+    assert "已添加" in handlers.add("nu", "reader", "new-password", request=admin)
+    assert Accounts(users).verify("nu", "new-password").role == "reader"
+    assert "已更新" in handlers.add("nu", "editor", "other-password", replace=True, request=admin)
+    assert Accounts(users).verify("nu", "other-password").role == "editor"
+    # No admin can remove or demote themselves, nor remove the last admin.
+    assert "不能删除自己" in handlers.remove("ad", request=admin)
+    assert "不能降低自己的角色" in handlers.add("ad", "reader", "admin-password", replace=True, request=admin)
+    Accounts(users).add("ad2", "admin", "admin2-password")
+    assert "已删除" in handlers.remove("ad", request=gr.Request(username="ad2"))
+    assert "唯一的管理员" in handlers.remove("ad2")  # a trusted Python call: only the last-admin rule applies
+    assert set(Accounts(users).all()) == {"ed", "nu", "ad2"}
+    # Without accounts there is no panel.
+    assert not UserHandlers(_NoIndex(Access(Settings(index_dir=str(tmp_path / "i"))))).enabled
+
+
 def test_token_check_reads_both_of_chromas_headers():
     assert token_ok({"authorization": f"Bearer {TOKEN}"}, TOKEN)
     assert token_ok({"x-chroma-token": TOKEN}, TOKEN)
@@ -160,10 +204,10 @@ def token_chroma(tmp_path_factory):
 @pytest.fixture(scope="module")
 def team_app(token_chroma, bundled_index, tmp_path_factory):
     """Two reports ingested into the token server by `rag ingest`, and `python app.py` over it
-    with a users file (reader ``rd``, editors ``ed`` and ``ed2``); yields (url, env, users file)."""
+    with a users file (reader ``rd``, editors ``ed`` and ``ed2``, admin ``ad``); yields (url, env, users file)."""
     tmp = tmp_path_factory.mktemp("team")
     users = tmp / "users.toml"
-    for name, role in (("rd", "reader"), ("ed", "editor"), ("ed2", "editor")):
+    for name, role in (("rd", "reader"), ("ed", "editor"), ("ed2", "editor"), ("ad", "admin")):
         Accounts(users).add(name, role, f"{name}-password")
     env = _env(RAG_CHROMA_URL=token_chroma, RAG_CHROMA_TOKEN=TOKEN, RAG_COLLECTION="team", RAG_LLM="none",
                RAG_USERS_FILE=str(users), RAG_INDEX_DIR=str(tmp / "no-local-index"))
@@ -247,6 +291,31 @@ def test_readers_are_refused_changes_and_editors_changes_are_audited(team_app):
         second.predict(taiyuan, "", 2024, api_name="/correct")
     chat = second.predict("太原市2024年新收行政复议案件多少件？", [], [], "extractive", api_name="/chat")
     assert "已被删除" in str(chat[1][-1]["content"]) and "1274" not in str(chat[1][-1]["content"])
+
+
+@pytest.mark.slow
+def test_an_admin_manages_users_in_the_page_and_the_log_says_who(team_app):
+    from gradio_client.exceptions import AppError
+
+    url, env, users, tmp = team_app
+    admin, editor = _client(url, "ad"), _client(url, "ed")
+    with pytest.raises(AppError, match="无权管理用户：ed 的角色是「编辑」"):
+        editor.predict("intruder", "admin", "intruder-password", False, api_name="/users_add")
+    assert "intruder" not in Accounts(users).all()
+    assert "已添加" in admin.predict("newcomer", "reader", "newcomer-password", False, api_name="/users_add")
+    assert ["newcomer", "读者（reader）"] == [row[:2] for row in table_rows(admin.predict(api_name="/users"))
+                                          if row[0] == "newcomer"][0]
+    # The new account logs in at once, without a restart, with the role given.
+    newcomer = _client(url, "newcomer")
+    with pytest.raises(AppError, match="无权删除报告"):
+        newcomer.predict("any-doc", api_name="/remove")
+    assert "不能删除自己" in admin.predict("ad", api_name="/users_remove")
+    assert "已删除" in admin.predict("newcomer", api_name="/users_remove")
+    assert "newcomer" not in Accounts(users).all()
+    logged = [e for e in json.loads(_rag("log", "--json", env=env).stdout) if e["action"].startswith("user_")]
+    assert [(e["actor"], e["action"], (e["after"] or e["before"])["user"]) for e in logged] == [
+        ("ad", "user_add", "newcomer"), ("ad", "user_remove", "newcomer")]
+    assert not any("password" in json.dumps(e) for e in logged)  # never a password or its hash
 
 
 @pytest.mark.slow

@@ -474,8 +474,10 @@ def test_the_page_builds_with_its_endpoints_and_outputs(services):
     blocks = build_blocks(handlers, services.mode_choices(), services.uploads, "状态")
     endpoints = set(blocks.get_api_info()["named_endpoints"])
     assert {"/chat", "/ask", "/search", "/library", "/upload", "/correct", "/remove"} <= endpoints
+    assert "/downloads" in endpoints  # the download buttons' files after /chat (rag.web.history)
     out = _outputs(CHAT_OUTPUTS, {"conv": "c", "sources": "s"})
-    assert len(out) == len(CHAT_OUTPUTS) and out[2] == "s" and out[-1] == "c"
+    # conv stays at position 7: outputs added later (trend_plot) go after it.
+    assert len(out) == len(CHAT_OUTPUTS) and out[2] == "s" and out[7] == "c"
     assert all(is_update(v) and set(v) == {"__type__"} for i, v in enumerate(out) if i not in (2, 7))
 
 

@@ -8,6 +8,7 @@ It orchestrates named steps, each in its own module:
 3. hybrid retrieval (``rag.retrieve.hybrid``);
 4. the answer path: ``summary`` for what a report's part or section says as a whole (in LLM
    mode with the model's overview above its points, ``LLMAnswer.overview``);
+   ``trend`` for a figure of one place over several years (a cited series, the changes computed);
    ``table_answer`` for a figure compared across reports; ``arithmetic`` for a sum, share,
    average or threshold over the cited figures; otherwise the
    ``extractive`` answer, which ``llm_answer.LLMAnswer`` may replace in LLM mode when the model's
@@ -35,6 +36,7 @@ from rag.answer.refusals import (MAX_QUESTION_CHARS, QuestionError, clean_questi
                                  missing_places_note, not_found, refuse_unindexed)
 from rag.answer.summary import SummaryAnswer, asks_summary
 from rag.answer.table_answer import comparison_table, reports_in_scope, table_answer
+from rag.answer.trend import TrendAnswer
 from rag.index.keywords import KeywordIndex
 from rag.models.chat import DEFAULT_LLM_TIMEOUT_S, ChatModelUnavailable
 from rag.models.chat import llm_timeout as rag_llm_timeout
@@ -133,6 +135,11 @@ class Answerer:
             passages = [Passage.from_document(d) for d in docs]
             if analysis.missing_regions:
                 notes.append(missing_places_note(analysis))
+            if (analysis.span is not None and analysis.trend_missing and analysis.regions and not years
+                    and not analysis.trend):
+                # "近三年" of a place the index holds one year of: the ordinary answer, and why.
+                notes.append(Note("years_missing", place=analysis.regions[0],
+                                  years="、".join(str(y) for y in analysis.trend_missing)))
             result = yield from self._answer(question, analysis, passages, snap, mode, regions, years)
         else:
             yield result.answer
@@ -153,6 +160,14 @@ class Answerer:
                     return (yield from self._llm.overview(question, analysis, summary, snap.analyzer.place_names()))
                 yield summary.answer
                 return summary
+        if analysis.trend:
+            # One place over several years: the series and its changes are computed by code in
+            # both modes, like a comparison's conclusion.
+            trend = TrendAnswer(self.retriever.index, snap.keywords).run(question, analysis, passages, snap.reports,
+                                                                        mode, regions, years)
+            if trend is not None:
+                yield trend.answer
+                return trend
         table = comparison_table(self.retriever.index, snap.keywords, analysis, snap.reports, regions, years)
         if table is not None:
             result = table_answer(question, analysis, passages, table, mode, snap.keywords, self.retriever.index)

@@ -38,7 +38,8 @@ CLAUSE_WEIGHT = LEXICONS.threshold("compare", "clause_weight")
 SEMANTIC_MIN = LEXICONS.threshold("compare", "semantic_min")
 SEMANTIC_MARGIN = LEXICONS.threshold("compare", "semantic_margin")
 _RATE = re.compile(r"率|比例|比重|占比|百分|rate|percent|share|proportion")
-_MONEY = re.compile(r"金额|资金|经费|多少元|万元|亿元|amount|money|yuan|funding")
+# "yuan" as a word only: Taiyuan is a place, not money.
+_MONEY = re.compile(r"金额|资金|经费|多少元|万元|亿元|amount|money|\byuan\b|funding")
 _CHANGE_ASKED = re.compile(r"增长|下降|增幅|降幅|同比|环比|增加|减少|上升|变化|increase|decrease|growth|change")
 _WHICH = re.compile(r"哪些|哪几|哪个(城市|地方|地区|市|区|县)|(which|what) (cities|places|reports|regions)")
 _CONDITION = re.compile(

@@ -52,6 +52,9 @@ WORDING: dict[str, tuple[str, str]] = {
     "computed": ("the computation was done by code from the cited figures",
                  "计算由程序根据所引数字完成，未经模型改写"),
     "not_computed": ("nothing was computed: {reason}", "未作计算：{reason}"),
+    "trend_table": ("answered from the place's figures year by year; the changes are computed from the values",
+                    "逐年数字取自各年报告，变化由程序计算"),
+    "years_missing": ("the index has no report of {place} for {years}", "库中没有{place}{years}年的报告"),
     # Shown in Chinese in both languages since it was written; kept so.
     "missing_places": ("库中没有{places}{years}的报告，只回答了其余地区",
                        "库中没有{places}{years}的报告，只回答了其余地区"),

@@ -56,7 +56,8 @@ def cmd_ingest(args, settings: Settings) -> int:
 def cmd_list(args, settings: Settings) -> int:
     from rag.services import open_index
 
-    reports = open_index(settings).reports()
+    # Grouped by place, then year: several years of one place read as a series.
+    reports = sorted(open_index(settings).reports(), key=lambda r: (r.region or "\uffff", r.year or 0, r.doc_id))
     if args.json:
         print(json.dumps([{"doc_id": r.doc_id, "region": r.region, "year": r.year, "title": r.title,
                            "source": r.source, "chunks": r.chunks, "province": r.province,
@@ -128,25 +129,27 @@ def _print_answer(result, streamed: str | None = None) -> None:
 
 def _print_table(table: dict) -> None:
     """The comparison table as aligned text: place, year, figure as written, value, source."""
-    print(f"\n对比表：{table['metric']}")
+    trend = table.get("kind") == "trend"
+    print(f"\n逐年数字：{table.get('region') or ''}{table['metric']}" if trend else f"\n对比表：{table['metric']}")
     for row in table["rows"]:
         year = f"{row['year']}年" if row.get("year") else "年份未知"
         if row["found"]:
             value = f"{row['value']:g}{row['unit']}" if row.get("value") is not None else ""
             mark = {True: "  ✓", False: "  ✗"}.get(row.get("meets"), "")
-            print(f"  {row['region'] or '?':<8}{year:<8}{row['figure']:<14}{value:<14}[{row['citation']}]{mark}")
+            change = f"  {row['change']}" if trend and row.get("change") else ""  # from the year before
+            print(f"  {row['region'] or '?':<8}{year:<8}{row['figure']:<14}{value:<14}[{row['citation']}]{mark}{change}")
         else:
             print(f"  {row['region'] or '?':<8}{year:<8}未提及")
 
 
 def _write_chart(result, path: str) -> None:
-    from rag.answer.charts import ChartError, bar_chart
+    from rag.answer.charts import ChartError, chart
 
     if not result.table:
         print(f"--chart: this answer has no comparison table, so {path} was not written", file=sys.stderr)
         return
     try:
-        print(f"chart: {bar_chart(result.table, path)}", file=sys.stderr)
+        print(f"chart: {chart(result.table, path)}", file=sys.stderr)  # a line for a trend
     except ChartError as exc:
         print(f"--chart: {exc}; {path} was not written", file=sys.stderr)
 
@@ -174,13 +177,16 @@ def cmd_ask(args, settings: Settings) -> int:
 
 def cmd_figures(args, settings: Settings) -> int:
     """The figures extracted at ingest: filtered, searched, printed or written to CSV/XLSX/JSON."""
-    from rag.export import write_figures
+    from rag.export import figure_status, write_figures
     from rag.index.figures_query import FigureFilter, query_figures
     from rag.services import open_index, query_embeddings
 
+    if args.correct:
+        return _correct_figure(args, settings)
     index = open_index(settings, embeddings=query_embeddings(settings) if args.similar else None)
     rows = query_figures(index, FigureFilter(regions=args.region or [], years=args.year or [], metric=args.metric or "",
-                                             similar=args.similar or "", limit=args.limit, sort=args.sort or ""))
+                                             similar=args.similar or "", limit=args.limit, sort=args.sort or "",
+                                             include_removed=args.include_removed))
     for path in (args.csv, args.xlsx):
         if path:
             print(f"{len(rows)} figures -> {write_figures(path, rows)}", file=sys.stderr)
@@ -189,11 +195,27 @@ def cmd_figures(args, settings: Settings) -> int:
     elif not (args.csv or args.xlsx):
         for r in rows:
             year = f"{r.year}年" if r.year else "年份未知"
-            extra = " ".join(x for x in (r.qualifiers, f"相似度{r.similarity:.2f}" if r.similarity is not None else "")
-                             if x)
+            extra = " ".join(x for x in (r.qualifiers, f"相似度{r.similarity:.2f}" if r.similarity is not None else "",
+                                         figure_status(r)) if x)
             print(f"{r.region or '?'}\t{year}\t{r.metric}\t{r.value:g}\t{r.unit}\t{r.text}\t{extra}\t"
                   f"{r.doc_id}\t{r.chunk_id}\t{r.sentence}")
         print(f"({len(rows)} figures)", file=sys.stderr)
+    return 0
+
+
+def _correct_figure(args, settings: Settings) -> int:
+    """``rag figures --correct ID``: correct a wrongly extracted figure, or remove it (audited)."""
+    from rag.services import open_index, query_embeddings
+
+    index = open_index(settings, embeddings=query_embeddings(settings) if args.set_metric else None)
+    try:
+        after = index.correct_figure(args.correct, metric=args.set_metric, value=args.set_value, unit=args.set_unit,
+                                     remove=args.remove)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    state = "removed" if args.remove else f"now {after['metric']} {after['value']:g} {after['unit']}"
+    print(f"{args.correct}: {state} (was: {after['fix_original']}; see `rag log`)")
     return 0
 
 
@@ -246,7 +268,8 @@ def cmd_eval(args, settings: Settings) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from rag.eval.harness import format_metrics, load_questions, metrics, run_questions, write_results, write_run
+    from rag.eval.harness import (format_metrics, has_expected, load_questions, metrics, run_questions, write_results,
+                                  write_run)
     from rag.text.lexicons import LEXICONS
     from rag.eval.report import side_by_side, write_comparison_report, write_report
     from rag.services import build_answerer
@@ -294,6 +317,15 @@ def cmd_eval(args, settings: Settings) -> int:
         else:
             (name, (qs, results, m)), = runs.items()
             write_report(qs, results, m, args.report, run=run, name=name)
+    if not any(has_expected(q) for q in questions):
+        # Nothing says what a right answer is (no must_include, none unanswerable): the answers
+        # are the output, and an accuracy would only count the refusals.
+        print(f"no expected answers in {args.questions} (must_include / answerable): answered, not scored")
+        for name, (_, results, m) in runs.items():
+            for r in results:
+                print(f"{r['id']}\t{r['question']}\t{' '.join(str(r.get('answer', '')).split())[:200]}")
+            print(f"{name}: {m['n']} answered, latency p50 {m['latency_ms']['p50']} ms   p95 {m['latency_ms']['p95']} ms")
+        return 0
     if len(runs) > 1:
         print(side_by_side({name: m for name, (_, _, m) in runs.items()}))
     else:
@@ -415,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, action="append", help="only this year (repeatable)")
     p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
     p.add_argument("--stream", action="store_true", help="print the answer as the model writes it")
-    p.add_argument("--chart", metavar="PNG", help="for a comparison, also draw its table as a bar chart (PNG)")
+    p.add_argument("--chart", metavar="PNG", help="for a comparison, also draw its table as a bar chart (PNG); for one place over "
+                   "several years, a line chart")
     p.add_argument("--export", metavar="FILE", help="also write the answer to FILE.md/.docx (all of it) or "
                    ".csv/.xlsx (its comparison table, else its citations)")
     p.set_defaults(func=cmd_ask)
@@ -451,6 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE", help="write the rows to FILE (UTF-8 with BOM, for Excel)")
     p.add_argument("--xlsx", metavar="FILE", help="write the rows to an Excel file")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.add_argument("--include-removed", action="store_true", help="also the figures marked as wrong extractions")
+    p.add_argument("--correct", metavar="ID", help="correct the figure with this id (see --json) with --set-*/--remove")
+    p.add_argument("--set-value", type=float, metavar="V", help="with --correct: the right value")
+    p.add_argument("--set-unit", metavar="U", help="with --correct: the right unit")
+    p.add_argument("--set-metric", metavar="TEXT", help="with --correct: the right metric")
+    p.add_argument("--remove", action="store_true", help="with --correct: not a figure of the report (hidden, audited)")
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("doctor", help="what works on this machine (CPU, model build and file, a generation, "

@@ -67,19 +67,40 @@ def load_questions(path: str | Path) -> list[Question]:
         if qid in seen:
             raise QuestionSetError(f"{path}:{number}: duplicate id {qid!r}")
         seen.add(qid)
-        kind = str(row.get("kind") or ("fact" if row.get("answerable", True) else "unanswerable"))
-        answerable = _flag(row.get("answerable", kind != "unanswerable"))
-        groups = [g if isinstance(g, list) else [g] for g in _as_list(row.get("must_include"))]
         try:
-            years = [int(y) for y in _as_list(row.get("years"))]
-        except (TypeError, ValueError) as exc:
-            raise QuestionSetError(f"{path}:{number}: \"years\" must hold years like 2024 ({exc})") from exc
-        questions.append(Question(id=qid, question=row["question"], kind=kind, answerable=answerable,
-                                  must_include=[[str(a) for a in g if str(a).strip()] for g in groups if g],
-                                  evidence=[str(e) for e in _as_list(row.get("evidence")) if str(e).strip()],
-                                  regions=[str(r) for r in _as_list(row.get("regions"))],
-                                  years=years, category=str(row.get("category") or "")))
+            questions.append(question_from_row(row, qid))
+        except ValueError as exc:
+            raise QuestionSetError(f"{path}:{number}: {exc}") from exc
     return questions
+
+
+def question_from_row(row: dict, qid: str) -> Question:
+    """One question set line (a dict with a non-empty ``question``) as a ``Question``.
+
+    Args:
+        row: the parsed line; unknown fields are ignored, a bare value is a list of one.
+        qid: its id (the line's own, or one made from the file and line number).
+
+    Raises:
+        ValueError: ``years`` holds something that is not a year.
+    """
+    kind = str(row.get("kind") or ("fact" if row.get("answerable", True) else "unanswerable"))
+    answerable = _flag(row.get("answerable", kind != "unanswerable"))
+    groups = [g if isinstance(g, list) else [g] for g in _as_list(row.get("must_include"))]
+    try:
+        years = [int(y) for y in _as_list(row.get("years"))]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"\"years\" must hold years like 2024 ({exc})") from exc
+    return Question(id=qid, question=str(row["question"]), kind=kind, answerable=answerable,
+                    must_include=[[str(a) for a in g if str(a).strip()] for g in groups if g],
+                    evidence=[str(e) for e in _as_list(row.get("evidence")) if str(e).strip()],
+                    regions=[str(r) for r in _as_list(row.get("regions"))],
+                    years=years, category=str(row.get("category") or ""))
+
+
+def has_expected(question: Question) -> bool:
+    """Whether a question says what a right answer is (``must_include``, or unanswerable)."""
+    return bool(question.must_include) or not question.answerable
 
 
 def _as_list(value) -> list:

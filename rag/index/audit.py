@@ -1,7 +1,7 @@
 """The audit log: who changed the library, when, which report, and its fields before and after.
 
-Every write of ``ReportIndex`` (a report added or replaced, corrected, removed; the index rebuilt
-or restored) appends one entry. The log is a Chroma collection beside the reports
+Every write of ``ReportIndex`` (a report added or replaced, corrected, removed; a figure
+corrected or removed; the index rebuilt or restored) appends one entry. The log is a Chroma collection beside the reports
 (``<collection>_audit``), so an embedded index keeps it in its folder and a Chroma server
 holds one log for every app process and machine that writes to it. Entries are only ever
 added: nothing in the project updates or deletes one (``rag ingest --rebuild`` keeps the log).
@@ -28,7 +28,9 @@ from rag.types import ReportRecord
 # The fields of a report an entry records (what a reader of the log needs to see a change).
 FIELDS = ("region", "province", "year", "title", "source", "chunks", "version", "publisher", "date")
 ACTIONS_ZH = {"ingest": "导入", "replace": "更新", "correct": "更正", "remove": "删除", "rebuild": "重建索引",
-              "restore": "恢复备份"}
+              "restore": "恢复备份",
+              "user_add": "添加用户", "user_remove": "删除用户",
+              "correct_figure": "更正数字", "remove_figure": "删除数字"}
 _ACTOR: ContextVar[tuple[str, str] | None] = ContextVar("rag_audit_actor", default=None)
 # Chroma stores records with a vector; the log is never searched, so every entry gets this one.
 _NO_VECTOR = [1.0]
@@ -88,7 +90,8 @@ class AuditEntry:
             shown = after or before
             keys = [k for k in ("region", "year", "title") if shown.get(k) not in (None, "")] or list(shown)
             return "，".join(f"{k}: {shown[k]}" for k in keys)
-        return "，".join(f"{k}: {before.get(k)} → {after.get(k)}" for k in FIELDS
+        keys = [k for k in dict.fromkeys([*FIELDS, *before, *after]) if k in before or k in after]
+        return "，".join(f"{k}: {before.get(k)} → {after.get(k)}" for k in keys
                         if before.get(k) != after.get(k) and k != "version") or "（字段未变）"
 
 

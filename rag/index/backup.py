@@ -9,6 +9,8 @@ A backup is a folder::
     chunks.npy      their vectors, a float32 matrix in the same order (numpy's format)
     figures.jsonl   the figures extracted at ingest (id, metric, metadata), and figures.npy
     audit.jsonl     the audit log, oldest first
+    conversations.jsonl  the kept conversations of the app (id, the conversation, its owner and
+                    times); backups of format 1 have none
 
 ``restore_backup`` checks every file against the manifest (size, SHA-256, record counts, vector
 shapes) before it writes anything, and only restores into an index that holds no reports: a
@@ -33,8 +35,9 @@ from rag.index.embeddings import batched
 from rag.index.store import ReportIndex, _version_of, get_all
 
 FORMAT = "govreport-rag-backup"
-FORMAT_VERSION = 1
-FILES = ("chunks.jsonl", "chunks.npy", "figures.jsonl", "figures.npy", "audit.jsonl")
+FORMAT_VERSION = 2
+FILES = ("chunks.jsonl", "chunks.npy", "figures.jsonl", "figures.npy", "audit.jsonl", "conversations.jsonl")
+READABLE = {1: FILES[:5], 2: FILES}  # the files of each format this version restores
 
 
 class BackupError(RagError, ValueError):
@@ -49,10 +52,12 @@ class BackupSummary:
     figures: int
     audit_entries: int
     embedding_model: str | None
+    conversations: int = 0
 
     def line(self) -> str:
         return (f"{self.reports} reports, {self.chunks} chunks, {self.figures} figures, "
-                f"{self.audit_entries} audit entries; embeddings {self.embedding_model}")
+                f"{self.audit_entries} audit entries, {self.conversations} conversations; "
+                f"embeddings {self.embedding_model}")
 
 
 def _sha256(path: Path) -> str:
@@ -70,6 +75,13 @@ def _committed(collection, committed: set[tuple[str, str]]) -> tuple[list[dict],
     records = [{"id": got["ids"][n], "document": got["documents"][n], "metadata": got["metadatas"][n]} for n in keep]
     vectors = np.asarray([got["embeddings"][n] for n in keep], dtype=np.float32)
     return records, vectors
+
+
+def _conversations(index: ReportIndex):
+    """The app's kept conversations of this index (``rag.index.conversations``)."""
+    from rag.index.conversations import ConversationStore
+
+    return ConversationStore(index.client, f"{index.settings.collection}_conversations").collection
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -98,11 +110,15 @@ def write_backup(index: ReportIndex, folder: str | Path, progress: bool = True) 
     chunks, chunk_vectors = _committed(index.collection, committed)
     figures, figure_vectors = _committed(index.figures_collection, committed)
     entries = [e.to_dict() for e in index.audit.entries()]
+    got = get_all(_conversations(index), include=["documents", "metadatas"])
+    conversations = [{"id": i, "document": d, "metadata": m}
+                     for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
     for name, write in (("chunks.jsonl", lambda p: _write_jsonl(p, chunks)),
                         ("chunks.npy", lambda p: np.save(p, chunk_vectors)),
                         ("figures.jsonl", lambda p: _write_jsonl(p, figures)),
                         ("figures.npy", lambda p: np.save(p, figure_vectors)),
-                        ("audit.jsonl", lambda p: _write_jsonl(p, entries))):
+                        ("audit.jsonl", lambda p: _write_jsonl(p, entries)),
+                        ("conversations.jsonl", lambda p: _write_jsonl(p, conversations))):
         write(folder / name)
         steps.update()
     actor, _ = current_actor()
@@ -111,7 +127,8 @@ def write_backup(index: ReportIndex, folder: str | Path, progress: bool = True) 
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "made_by": actor,
         "source": {"location": index.location, "collection": index.settings.collection},
         "embedding_model": index.embedding_model,
-        "counts": {"reports": len(reports), "chunks": len(chunks), "figures": len(figures), "audit": len(entries)},
+        "counts": {"reports": len(reports), "chunks": len(chunks), "figures": len(figures), "audit": len(entries),
+                   "conversations": len(conversations)},
         "dimensions": {"chunks": int(chunk_vectors.shape[1]) if len(chunks) else 0,
                        "figures": int(figure_vectors.shape[1]) if len(figures) else 0},
         "reports": [{"doc_id": r.doc_id, "version": r.version, "region": r.region, "year": r.year,
@@ -122,7 +139,8 @@ def write_backup(index: ReportIndex, folder: str | Path, progress: bool = True) 
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     steps.update()
     steps.close()
-    return BackupSummary(folder, len(reports), len(chunks), len(figures), len(entries), index.embedding_model)
+    return BackupSummary(folder, len(reports), len(chunks), len(figures), len(entries), index.embedding_model,
+                         len(conversations))
 
 
 @dataclass
@@ -133,6 +151,7 @@ class _Verified:
     figures: list[dict]
     figure_vectors: np.ndarray
     entries: list[AuditEntry]
+    conversations: list[dict]
 
 
 def _read_jsonl(path: Path, expected: int) -> list[dict]:
@@ -173,9 +192,10 @@ def verify_backup(folder: str | Path) -> _Verified:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BackupError(f"{path}: not valid JSON ({exc}); nothing was restored") from exc
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise BackupError(f"{path}: not a {FORMAT} backup of format {FORMAT_VERSION}")
-    for name in FILES:
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READABLE:
+        raise BackupError(f"{path}: not a {FORMAT} backup of format {' or '.join(map(str, READABLE))}")
+    names = READABLE[manifest["format_version"]]
+    for name in names:
         expected = (manifest.get("files") or {}).get(name)
         file = folder / name
         if expected is None:
@@ -192,8 +212,10 @@ def verify_backup(folder: str | Path) -> _Verified:
     chunks = _read_jsonl(folder / "chunks.jsonl", counts["chunks"])
     figures = _read_jsonl(folder / "figures.jsonl", counts["figures"])
     entries = [AuditEntry(**row) for row in _read_jsonl(folder / "audit.jsonl", counts["audit"])]
+    conversations = (_read_jsonl(folder / "conversations.jsonl", counts["conversations"])
+                     if "conversations.jsonl" in names else [])
     return _Verified(manifest, chunks, _read_vectors(folder / "chunks.npy", len(chunks), dims["chunks"]), figures,
-                     _read_vectors(folder / "figures.npy", len(figures), dims["figures"]), entries)
+                     _read_vectors(folder / "figures.npy", len(figures), dims["figures"]), entries, conversations)
 
 
 def restore_backup(index: ReportIndex, folder: str | Path, progress: bool = True) -> BackupSummary:
@@ -231,10 +253,15 @@ def restore_backup(index: ReportIndex, folder: str | Path, progress: bool = True
                           metadatas=[rows[n]["metadata"] for n in batch])
             bar.update(len(batch))
     bar.close()
+    kept = _conversations(index)
+    for batch in batched(backup.conversations, limit):
+        # The store keeps no meaningful vector (it is never searched); one placeholder each.
+        kept.upsert(ids=[c["id"] for c in batch], embeddings=[[1.0]] * len(batch),
+                    documents=[c["document"] for c in batch], metadatas=[c["metadata"] for c in batch])
     index.audit.append(backup.entries)
     index.audit.record("restore", "", None, {"reports": manifest["counts"]["reports"], "from": str(folder),
                                              "backup_created": manifest["created"]})
     index._touch()
     counts = manifest["counts"]
     return BackupSummary(Path(folder), counts["reports"], counts["chunks"], counts["figures"], counts["audit"],
-                         manifest["embedding_model"])
+                         manifest["embedding_model"], len(backup.conversations))

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -42,6 +43,7 @@ class FigureFilter:
         limit: at most this many rows (``similar`` defaults to ``SIMILAR_LIMIT``).
         sort: ``reading`` (place, year, reading order), ``value_desc``, ``value_asc``,
             ``metric`` or ``similarity`` (the default with ``similar``).
+        include_removed: also the figures a user marked as wrong extractions (``status`` removed).
     """
 
     regions: list[str] = field(default_factory=list)
@@ -50,6 +52,7 @@ class FigureFilter:
     similar: str = ""
     limit: int | None = None
     sort: str = ""
+    include_removed: bool = False
 
 
 @dataclass
@@ -58,6 +61,9 @@ class FigureRow:
 
     Attributes:
         similarity: the cosine similarity to ``FigureFilter.similar`` (None without it).
+        id: the figure's record id (what ``ReportIndex.correct_figure`` takes).
+        status: '' (as extracted), ``corrected`` or ``removed`` (a user's correction).
+        original: what the extractor read, for a corrected figure (``1274 件 新收…案件``).
     """
 
     region: str | None
@@ -79,6 +85,9 @@ class FigureRow:
     title: str | None = None
     source: str = ""
     similarity: float | None = None
+    id: str = ""
+    status: str = ""
+    original: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,6 +128,16 @@ def _cosine(a, b) -> float:
     return dot / norm if norm else 0.0
 
 
+def _original(meta: dict) -> str:
+    """What the extractor read, for a corrected figure: ``1274 件 新收行政复议案件``."""
+    if not meta.get("fix_original"):
+        return ""
+    original = json.loads(meta["fix_original"])
+    value = original.get("value")
+    number = f"{value:g}" if isinstance(value, (int, float)) else str(value or "")
+    return " ".join(x for x in (number, original.get("unit") or "", original.get("metric") or "") if x)
+
+
 def query_figures(index: ReportIndex, wanted: FigureFilter | None = None) -> list[FigureRow]:
     """The committed reports' figures that ``wanted`` selects, sorted as it asks.
 
@@ -147,6 +166,9 @@ def query_figures(index: ReportIndex, wanted: FigureFilter | None = None) -> lis
         report = reports.get(meta.get("doc_id"))
         if report is None or meta.get("version") != report.version:
             continue  # a version being written, or one left over by a crash: not committed
+        status = meta.get("fix_status") or ""
+        if status == "removed" and not wanted.include_removed:
+            continue  # a user marked it a wrong extraction
         figure = Figure(**{k: meta[k] for k in Figure.__dataclass_fields__ if k in meta})
         metric_form = matching_form(figure.metric)
         if words and not all(w in metric_form for w in words):
@@ -157,7 +179,8 @@ def query_figures(index: ReportIndex, wanted: FigureFilter | None = None) -> lis
             sentence=figure.sentence, clause=figure.clause, doc_id=report.doc_id, chunk_id=meta["chunk_id"],
             chunk_index=int(meta["chunk_index"]), start=figure.start, end=figure.end, title=report.title,
             source=report.source,
-            similarity=round(_cosine(anchor, got["embeddings"][i]), 4) if anchor is not None else None))
+            similarity=round(_cosine(anchor, got["embeddings"][i]), 4) if anchor is not None else None,
+            id=got["ids"][i], status=status, original=_original(meta)))
     rows.sort(key=lambda r: (r.region or "~", r.year or 0, r.doc_id, r.chunk_index, r.start))
     if sort == "value_desc":
         rows.sort(key=lambda r: -r.value)

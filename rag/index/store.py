@@ -12,6 +12,13 @@ A second collection, ``<collection>_figures``, holds every figure the reports st
 metric phrase, so comparisons can look figures up by metric. It lives in Chroma beside the
 chunks (not in a local SQLite file) so that several app processes sharing one Chroma server
 see the same figures, and a report's figures come and go with its chunks.
+
+A wrong extraction is corrected in place (``correct_figure``): the figure's record gets the
+corrected metric, value or unit, or is marked removed, and keeps what the extractor read
+(``fix_original``), so every reader of the figures (comparisons, ``rag figures``, the app's
+数字浏览 tab, backups) sees the correction, and the audit log has it with before and after.
+A report's figures extracted again (a changed file, a newer extractor) get their corrections
+back when the same figure is found in the same sentence.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from langchain_core.embeddings import Embeddings
 from rag.types import ChunkRecord, ReportRecord  # noqa: F401 - defined in rag.types
 from rag.errors import RagError
 from rag.config import Settings
-from rag.index.audit import AuditLog, report_fields
+from rag.index.audit import AuditLog, current_actor, report_fields
 from rag.index.embeddings import batched
 from rag.text.figures import FIGURES_VERSION, Figure, extract_figures
 
@@ -42,6 +49,7 @@ WRITE_BATCH = 32  # chunks embedded per call (progress); writes go in calls of u
 # CPU a record, with 50 about 1.5 ms (embedded Chroma 1.5.9, 16,000 records); search is unaffected.
 HNSW = {"space": "cosine", "sync_threshold": 50}
 PAGE = 5000  # records per get(): an unpaged get() of more than ~32,000 records fails in Chroma 1.5
+FIX_STATUSES = ("corrected", "removed")  # a figure record's ``fix_status`` after a user's correction
 
 
 def get_all(collection, **kwargs) -> dict:
@@ -74,6 +82,22 @@ def _version_of(record_id: str) -> tuple[str, str]:
     """(doc_id, version) from a chunk id ``doc:version:00003`` or a figure id ``doc:version:00003:f001``."""
     doc_id, version, *_ = record_id.split(":")
     return doc_id, version
+
+
+_FIXABLE = ("metric", "value", "unit")  # what a user may correct in an extracted figure
+_FIX_FIELDS = ("fix_status", "fix_original", "fix_by", "fix_at")
+
+
+def _fix_key(meta: dict) -> tuple:
+    """A figure as extracted, recognisable in a re-extraction: its sentence, its text and the
+    extractor's metric (offsets move when a report changes)."""
+    return meta.get("sentence", ""), meta.get("text", ""), meta.get("metric", "")
+
+
+def _figure_fields(figure_id: str, meta: dict) -> dict:
+    """What an audit entry records of a figure."""
+    return {"figure": figure_id, **{k: meta.get(k) for k in _FIXABLE}, "text": meta.get("text"),
+            "status": meta.get("fix_status") or "extracted"}
 
 
 def _newest_versions(records) -> list[ReportRecord]:
@@ -300,14 +324,22 @@ class ReportIndex:
             include=["metadatas", "embeddings"] if include_embeddings else ["metadatas"])
         pairs = []
         for i, meta in enumerate(got["metadatas"]):
+            if meta.get("fix_status") == "removed":  # a user marked it a wrong extraction
+                continue
             figure = Figure(**{k: meta[k] for k in Figure.__dataclass_fields__ if k in meta})
             if include_embeddings:
                 meta = {**meta, "embedding": got["embeddings"][i]}
             pairs.append((figure, meta))
         return sorted(pairs, key=lambda p: (p[1]["chunk_index"], p[0].start))
 
-    def _write_figures(self, report: ReportRecord, chunks: Sequence["ChunkRecord"]) -> int:
-        """Extract and store the figures of a report version's chunks; returns how many."""
+    def _write_figures(self, report: ReportRecord, chunks: Sequence["ChunkRecord"],
+                       fixes: dict[tuple, dict] | None = None) -> int:
+        """Extract and store the figures of a report version's chunks; returns how many.
+
+        Args:
+            fixes: users' corrections of this report's figures as extracted before
+                (``_figure_fixes``), given back to the same figures found again.
+        """
         base = {k: v for k, v in (("doc_id", report.doc_id), ("version", report.version),
                                   ("region", report.region), ("year", report.year)) if v is not None}
         base["figures_version"] = FIGURES_VERSION
@@ -315,8 +347,12 @@ class ReportIndex:
         for chunk in chunks:
             cid = chunk_id(report.doc_id, report.version, chunk.chunk_index)
             for n, figure in enumerate(extract_figures(chunk.text)):
-                records.append((f"{cid}:f{n:03d}", figure,
-                                {**base, **figure.to_dict(), "chunk_id": cid, "chunk_index": chunk.chunk_index}))
+                meta = {**base, **figure.to_dict(), "chunk_id": cid, "chunk_index": chunk.chunk_index}
+                fix = (fixes or {}).get(_fix_key(meta))
+                if fix:
+                    meta.update(fix)
+                    figure = Figure(**{k: meta[k] for k in Figure.__dataclass_fields__ if k in meta})
+                records.append((f"{cid}:f{n:03d}", figure, meta))
         for batch in batched(records, min(WRITE_BATCH * 4, self.client.get_max_batch_size())):
             self.figures_collection.upsert(
                 ids=[r[0] for r in batch],
@@ -339,12 +375,78 @@ class ReportIndex:
         for report in self.reports():
             if (report.doc_id, report.version) in current:
                 continue
+            fixes = self._figure_fixes(report.doc_id)  # read before the old figures go
             self.figures_collection.delete(where={"doc_id": report.doc_id})
             chunks = [ChunkRecord(text=d.page_content, embed_text="", chunk_index=d.metadata["chunk_index"],
                                   char_start=0, char_end=0) for d in self.chunks(report.doc_id)]
-            if self._write_figures(report, chunks):
+            if self._write_figures(report, chunks, fixes):
                 filled += 1
         return filled
+
+    def _figure_fixes(self, doc_id: str) -> dict[tuple, dict]:
+        """Users' corrections of a report's stored figures, keyed by the figure as extracted
+        (``_fix_key``), as the metadata fields that carry them."""
+        got = self.figures_collection.get(where={"$and": [{"doc_id": doc_id},
+                                                          {"fix_status": {"$in": list(FIX_STATUSES)}}]},
+                                          include=["metadatas"])
+        fixes = {}
+        for meta in got["metadatas"]:
+            original = json.loads(meta.get("fix_original") or "{}")
+            fixes[_fix_key({**meta, **original})] = {k: meta[k] for k in (*_FIXABLE, *_FIX_FIELDS) if k in meta}
+        return fixes
+
+    def figure(self, figure_id: str) -> dict | None:
+        """A stored figure's metadata (with ``id``), or None when there is no such figure."""
+        got = self.figures_collection.get(ids=[figure_id], include=["metadatas"])
+        return {**got["metadatas"][0], "id": figure_id} if got["ids"] else None
+
+    def correct_figure(self, figure_id: str, *, metric: str | None = None, value: float | None = None,
+                       unit: str | None = None, remove: bool = False) -> dict:
+        """Correct a wrongly extracted figure, or mark it removed (not a figure of the report).
+
+        The record keeps the extractor's reading (``fix_original``); a changed metric is embedded
+        again (comparisons and ``--similar`` find figures by their metric's vector).
+
+        Args:
+            figure_id: the figure's id (``doc:version:00003:f001``; ``rag figures --json``).
+            metric, value, unit: the corrected fields (None: unchanged).
+            remove: mark the figure removed: it is no longer shown, compared or exported.
+
+        Returns:
+            the figure's metadata after the correction.
+
+        Raises:
+            KeyError: no such figure in a committed report version.
+            ValueError: nothing to correct, or an empty metric or unit.
+        """
+        meta = self.figure(figure_id)
+        report = self.report(meta["doc_id"]) if meta else None
+        if meta is None or report is None or meta.get("version") != report.version:
+            raise KeyError(f"no figure with id {figure_id!r}; see `rag figures --json`")
+        changes = {k: v for k, v in (("metric", metric), ("value", value), ("unit", unit)) if v is not None}
+        if any(isinstance(v, str) and not v.strip() for v in changes.values()):
+            raise ValueError("a corrected metric or unit cannot be empty")
+        changes = {k: (float(v) if k == "value" else str(v).strip()) for k, v in changes.items()}
+        if not changes and not remove:
+            raise ValueError("nothing to correct: give a metric, value or unit, or remove the figure")
+        before = _figure_fields(figure_id, meta)
+        actor, _ = current_actor()
+        after_meta = {**meta, **changes, "fix_status": "removed" if remove else "corrected", "fix_by": actor,
+                      "fix_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                      # the extractor's reading, kept from the first correction on
+                      "fix_original": meta.get("fix_original") or json.dumps(
+                          {k: meta.get(k) for k in _FIXABLE}, ensure_ascii=False)}
+        after_meta.pop("id", None)
+        update = {"ids": [figure_id], "metadatas": [after_meta]}
+        if "metric" in changes and changes["metric"] != meta.get("metric"):
+            if self.embeddings is None:
+                raise ValueError("correcting a metric needs the embedding model; open the index with embeddings")
+            update.update(embeddings=self.embeddings.embed_documents([changes["metric"]]), documents=[changes["metric"]])
+        # No _touch(): figures are read fresh by every comparison; passages and BM25 are unchanged.
+        self.figures_collection.update(**update)
+        self.audit.record("remove_figure" if remove else "correct_figure", meta["doc_id"], before,
+                          _figure_fields(figure_id, after_meta))
+        return {**after_meta, "id": figure_id}
 
     # --- writing -------------------------------------------------------------------------
 
@@ -364,8 +466,9 @@ class ReportIndex:
         report.chunks = len(chunks)
         report.added_at = report.added_at or _dt.datetime.now().isoformat(timespec="seconds")
         base = report.metadata()
-        # Figures first, chunk 0 last: chunk 0 commits the version, figures and all.
-        self._write_figures(report, chunks)
+        # Figures first, chunk 0 last: chunk 0 commits the version, figures and all. Corrections
+        # of the older version's figures carry over to the same figures in the new one.
+        self._write_figures(report, chunks, self._figure_fixes(report.doc_id))
         ordered = sorted(chunks, key=lambda c: c.chunk_index == 0)
         vectors: list[list[float]] = []
         for batch in batched(ordered, WRITE_BATCH):  # small groups: progress while embedding

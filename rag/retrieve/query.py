@@ -22,7 +22,7 @@ from rag.text.arithmetic import Operation, asked_operation, without_operation
 from rag.text.lists import asked_kind
 from rag.text.parts import Part, ReportParts
 from rag.text.synonyms import Synonyms
-from rag.text.years import QUESTION_YEAR, years_in_question
+from rag.text.years import QUESTION_YEAR, YearSpan, year_span, years_in_question
 
 # Words that make a question about every report rather than the ones it names.
 _ALL_SCOPE = re.compile(
@@ -37,6 +37,10 @@ _ASKS_FIGURE = re.compile(r"多少|几(件|个|次|人|项|家|起|名|场|所|�
                           r"|\bhow (many|much)\b|\bwhat (percentage|share|proportion|rate|number)\b|\brate\b"
                           r"|\bnumber of\b|\bpercent")
 _WORD = re.compile(r"[a-z]+")
+# Words asking how a figure moved over the years (the trend path answers them with the figures
+# themselves, so they leave the terms: no report sentence says "变化趋势").
+_TREND_WORDS = re.compile(r"(?:的)?(?:增减)?(?:变化|变动|趋势|走势)(?:情况|趋势|如何|怎样|怎么样)?|怎么变|如何变"
+                          r"|\bhow (?:did|has|have|do|does)\b|\b(?:change[sd]?|changing|trend|trends|evolve[sd]?)\b")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 # Where a phrase offered as an alternative starts or ends.
 _PHRASE_EDGE = re.compile(r"[\"'“”‘’「」『』,，。?？!！、:：;；()（）\s]|的|了|提到|提及|把|对|在|关于")
@@ -117,6 +121,9 @@ class QueryAnalysis:
         operation: what it asks to compute from stated figures (sum, share, average, ...), and
             ``operation_text`` the words saying so (``rag/text/data/arithmetic.toml``).
         part: the part of the report it asks about (shortcomings, plans …; ``rag.text.parts``).
+        span, trend, trend_years, trend_missing: a figure of one place over several years
+            ("太原市近三年新收行政复议案件的变化", "X区2023年和2024年…"): the years resolved against
+            the place's indexed reports, and those asked for that no report covers.
     """
 
     question: str
@@ -137,6 +144,10 @@ class QueryAnalysis:
     operation: Operation | None = None
     operation_text: str = ""
     part: Part | None = None
+    span: YearSpan | None = None  # "近三年", "历年", "2022—2024年" for one place (rag.text.years)
+    trend: bool = False  # one place, one figure, several years: the trend path (rag.answer.trend)
+    trend_years: list[int] = field(default_factory=list)  # the place's indexed years it covers
+    trend_missing: list[int] = field(default_factory=list)  # years it asks for that the index lacks
     instance: str = ""  # for "哪些文件/荣誉": the pattern a sentence naming one matches (rag.text.lists)
 
     @property
@@ -238,6 +249,16 @@ class QueryAnalyzer:
         for start, end in spans:
             topic[start:end] = " " * (end - start)
         analysis.topic = QUESTION_YEAR.sub(" ", "".join(topic))
+        # Several years of one place: the span words and "变化/趋势" leave the topic (the figure is
+        # what the reports state, year by year).
+        span = year_span(normalised) if len(named) == 1 else None
+        several_years = span is not None or (len(named) == 1 and len(years_in_question(normalised)) > 1)
+        if span is not None:
+            analysis.span = span
+            analysis.topic = analysis.topic.replace(QUESTION_YEAR.sub(" ", span.text), " ")
+        if several_years and _TREND_WORDS.search(analysis.topic):
+            analysis.topic = _TREND_WORDS.sub(" ", analysis.topic)
+            analysis.trend = True  # asked how it changed: a figure, even without 多少
         analysis.part = ReportParts.default().asked(normalised)
         kind = asked_kind(analysis.topic)
         if kind:
@@ -267,8 +288,10 @@ class QueryAnalyzer:
         analysis.regions = named
         analysis.missing_regions = outside
         analysis.years = years_in_question(normalised)
+        if span is not None and span.kind == "range":
+            analysis.years = sorted(set(analysis.years) | set(range(span.start, span.end + 1)))
         analysis.comparative = bool(_COMPARE.search(normalised)) or len(named) > 1
-        analysis.asks_figure = bool(_ASKS_FIGURE.search(normalised))
+        analysis.asks_figure = bool(_ASKS_FIGURE.search(normalised)) or analysis.trend
 
         if len(named) > 1:
             analysis.scope = "several"
@@ -277,6 +300,8 @@ class QueryAnalyzer:
         elif _ALL_SCOPE.search(normalised):
             analysis.scope = "all"
         self._resolve_years(analysis)
+        if several_years:
+            self._resolve_trend(analysis)
         return analysis
 
     def place_names(self) -> dict[str, str]:
@@ -357,6 +382,27 @@ class QueryAnalyzer:
             return names
 
         return ordered(found), ordered(outside), taken, sorted(indexed_spans)
+
+    def _resolve_trend(self, analysis: QueryAnalysis) -> None:
+        """A figure of one place over several years: the years its indexed reports cover.
+
+        "近三年" counts back from the place's latest report, "历年/逐年" takes every year held,
+        "2022—2024年" and "2023年和2024年" the years named; years without a report are kept
+        apart (``trend_missing``) for the answer to name.
+        """
+        if len(analysis.regions) != 1 or not analysis.asks_figure:
+            analysis.trend = False
+            return
+        held = sorted(self._years_of.get(analysis.regions[0], set()))
+        if analysis.span is not None and analysis.span.kind != "range":
+            analysis.trend_years, analysis.trend_missing = analysis.span.resolve(held)
+            analysis.filter_years = list(analysis.trend_years)  # retrieval covers the same years
+        else:
+            analysis.trend_years = list(analysis.filter_years)
+            analysis.trend_missing = list(analysis.missing_years)
+        # One year held is no series: the ordinary paths answer it (the report's own 同比 figure
+        # for "比2023年增长多少" asked of a 2024 report), and the answer names the years missing.
+        analysis.trend = len(analysis.trend_years) > 1
 
     def _resolve_years(self, analysis: QueryAnalysis) -> None:
         if not analysis.years:

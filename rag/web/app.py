@@ -3,18 +3,26 @@
 Run with ``python app.py`` or ``rag serve`` (``make run`` does both the set-up and this).
 
 Pages and endpoints:
-- ``/``: three tabs. 问答: a streaming multi-turn chat (follow-ups such as "那绵阳呢？" are
+- ``/``: the tabs. 问答: a streaming multi-turn chat (follow-ups such as "那绵阳呢？" are
   rewritten into standalone questions), the cited passages beside it with the cited sentences
   highlighted, comparison tables and bar charts, place/year filters and the answer mode.
-  检索原文: passage search. 报告库: the reports, uploads, corrections, removal.
+  检索原文: passage search. 数字浏览: every extracted figure, filtered, exported, corrected.
+  批量提问: a file of questions answered into an Excel sheet. 报告库: the reports, uploads,
+  corrections, removal.
 - ``/report/{doc_id}?chunk=N&hl=S-E``: a whole report, scrolled to passage N with the span
   S-E of it marked (the sources panel links here).
 - API (``gradio_client``): ``/chat`` (the chat, streaming), ``/ask`` (one question, the
   result object of CONTRACT.md, streaming), ``/search``, ``/library``, ``/audit``, ``/upload``,
-  ``/correct``, ``/remove``.
+  ``/correct``, ``/remove``, ``/figures``, ``/figure_rows``, ``/export_figures_csv``,
+  ``/export_figures_xlsx``, ``/correct_figure``, ``/remove_figure``, ``/batch``, ``/downloads``
+  (after ``/chat`` in the same session: that conversation kept, its last answer as .docx/.md, the
+  conversation as .docx/.md, the table as .csv/.xlsx).
+- ``/?conv=ID&turn=N``: the page with the asker's conversation ID reopened at answer N
+  (``rag.web.history``); without it, the last conversation of this user or browser.
 
 With ``RAG_USERS_FILE`` every page and endpoint needs a login (``gradio_client.Client(url,
-auth=(name, password))``), and ``/upload``, ``/correct`` and ``/remove`` need the editor role
+auth=(name, password))``), and ``/upload``, ``/correct``, ``/remove``, ``/correct_figure`` and
+``/remove_figure`` need the editor role
 (``rag.web.access``); without it the app serves loopback only.
 
 Everything that can fail (no index, a Chroma server that is down, a missing model, a bad
@@ -46,6 +54,9 @@ from rag.web.layout import CSS, Handlers, build_blocks
 from rag.web.report_route import report_route
 from rag.web.backend import Services
 from rag.web.messages import friendly_error
+from rag.web.users import UserHandlers
+from rag.web.batch import BatchHandler
+from rag.web.figures_tab import FiguresHandler
 
 # Kept importable from here: the names tests and scripts used before the app was split up.
 from rag.web.layout import CHAT_CONCURRENCY, EXAMPLES, LIBRARY_COLUMNS, TITLE, UPLOAD_COLUMNS  # noqa: F401
@@ -102,8 +113,12 @@ class GovReportApp:
         self.searcher = SearchHandler(self.services)
         self.library = LibraryHandlers(self.services)
         self.uploader = UploadHandler(self.services)
+        self.figures = FiguresHandler(self.services)
+        self.batch = BatchHandler(self.services)
+        self.users = UserHandlers(self.services)
         status = f"⚠️ {self.startup_error}" if self.startup_error else self.status_line()
-        self.blocks = build_blocks(Handlers(self.chat, self.searcher, self.library, self.uploader),
+        self.blocks = build_blocks(Handlers(self.chat, self.searcher, self.library, self.uploader, users=self.users,
+                                            figures=self.figures, batch=self.batch),
                                    self.services.mode_choices(), self.services.uploads, status)
 
     # --- the handlers, for scripts and tests that use the app without its page ----------------

@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from rag.export import answer_record
 from rag.ingest.pipeline import Ingestor
 from rag.ingest.uploads import UploadPolicy, UploadRejected
 from rag.retrieve.conversation import FollowUpRewriter
@@ -48,8 +49,23 @@ def comparison_update(table: dict | None) -> Update:
     if frames is None:
         return {"comparison": gr.update(visible=False)}
     rows, bars, heading, axis = frames
+    if table.get("kind") == "trend":  # one place over several years: a line, not bars
+        return {"comparison": gr.update(visible=True), "compare_heading": heading, "compare_table": rows,
+                "compare_plot": gr.update(visible=False), "trend_plot": trend_update(table, axis)}
     return {"comparison": gr.update(visible=True), "compare_heading": heading, "compare_table": rows,
-            "compare_plot": plot_update(bars, axis)}
+            "compare_plot": plot_update(bars, axis), "trend_plot": gr.update(visible=False)}
+
+
+def trend_update(table: dict, axis: str) -> dict:
+    """The line chart of a trend table: a point per year that gives a figure in the table's unit
+    (a year whose report does not mention it has none)."""
+    unit = table.get("unit")
+    points = [[f"{r['year']}年", float(r["value"])] for r in table.get("rows", [])
+              if r.get("found") and r.get("value") is not None and r.get("year") and unit and r.get("unit") == unit]
+    if not points:
+        return gr.update(visible=False)
+    return gr.update(value=pd.DataFrame(points, columns=["年份", "数值"]), x="年份", y="数值", y_title=axis,
+                     x_title="", visible=True)
 
 
 def plot_update(bars: pd.DataFrame, axis: str) -> dict:
@@ -160,8 +176,9 @@ class ChatHandlers:
         messages[-1] = assistant_message(answer_markdown(result, label, rewritten))
         sources = render_sources(result)
         table = getattr(result, "table", None)
+        turn = Turn(sources, table, answer_record(result, question))  # the record: for downloads and keeping
         yield {"chatbot": messages, "sources": sources, **comparison_update(table),
-               "conv": conv.answered(messages, result.question, Turn(sources, table))}
+               "conv": conv.answered(messages, result.question, turn)}
 
     @staticmethod
     def stop(conv: Conversation | None) -> Update:
@@ -279,7 +296,10 @@ class LibraryHandlers:
 
     def library_rows(self) -> list[list]:
         """The library table: 地区, 年份, 标题, 片段数, 加入时间, 来源文件, doc_id."""
-        return [library_row(r) for r in self._reports()]  # low-confidence ones marked 待确认
+        # Grouped by place, then year (several years of one place read as a series); low-confidence
+        # ones marked 待确认.
+        reports = sorted(self._reports(), key=lambda r: (r.region or "\uffff", r.year or 0, r.doc_id))
+        return [library_row(r) for r in reports]
 
     def report_options(self) -> list[tuple[str, str]]:
         """The report picker's (label, doc_id) pairs."""
