@@ -104,9 +104,10 @@ test: install model browser doc-test-tools
 test-fast: install doc-test-tools
 	$(BIN)/pytest -q -m "not heavy"
 
-# Refresh docs/screenshot.png (the README's picture) from the browser test.
+# Refresh the README's pictures (docs/screenshot.png, trend.png, explorer.png) from the browser tests.
 screenshot: install browser
-	RAG_SCREENSHOT=docs/screenshot.png $(BIN)/pytest -q tests/test_browser.py
+	RAG_SCREENSHOT=docs/screenshot.png RAG_SCREENSHOT_TREND=docs/trend.png RAG_SCREENSHOT_EXPLORER=docs/explorer.png \
+	  $(BIN)/pytest -q tests/test_browser.py tests/test_browser_trend.py tests/test_browser_figures.py
 
 # The project's question set, the project's pipeline beside the naive baseline (the LangChain
 # tutorial pipeline), in extractive mode (a few minutes; the baseline's collection is embedded

@@ -273,3 +273,45 @@ def test_the_signature_block_is_no_point_of_a_part():
 ])
 def test_english_questions_name_the_parts(question, part):
     assert ReportParts.default().asked(question) == part
+
+
+# --- a count of another measure is not the answer (units.toml) ---------------------------------
+
+def _analysis(question: str):
+    return QueryAnalyzer([ReportRecord(doc_id="t", version="v", source="t.txt", content_sha="s",
+                                       region="绵阳市", year=2024)]).run(question)
+
+
+def _said(text: str):
+    from rag.types import AnswerResult
+
+    return AnswerResult(question="q", answer=text, refused=False, citations=[], contexts=[], mode="extractive")
+
+
+def test_the_asked_measure_word_and_the_units_that_answer_it():
+    from rag.answer.refusals import asked_unit, unit_not_given
+
+    assert asked_unit(_analysis("绵阳市2024年组织执法人员培训多少人次？")) == "人次"
+    assert asked_unit(_analysis("绵阳市2024年有几家企业？")) == "家"
+    assert asked_unit(_analysis("绵阳市2024年办理了多少件？又开展了多少次？")) is None  # two counts
+    assert asked_unit(_analysis("绵阳市2024年新收行政复议案件多少？")) is None  # no measure word
+    persons = "市县两级20余支事业单位执法队伍行政执法职能回归机关、300余名执法人员顺利转隶安置。[1]"
+    assert unit_not_given(_analysis("绵阳市2024年组织执法人员培训多少人次？"), _said(persons)) == "人次"
+    # People answer 多少人 (persons and person-times alike); 件 answers 多少场官司 and 多少起.
+    assert unit_not_given(_analysis("绵阳市2024年转隶安置了多少人？"), _said(persons)) is None
+    assert unit_not_given(_analysis("绵阳市政府2024年打官司赢了多少场？"), _said("胜诉206件。[1]")) is None
+    assert unit_not_given(_analysis("绵阳市2024年查处了多少起案件？"), _said("查办各类案件6760件。[1]")) is None
+    # No figure in the sentences (a list, words), a percentage or money: not this check's to refuse.
+    assert unit_not_given(_analysis("绵阳市2024年组织执法人员培训多少人次？"), _said("开展了执法培训。[1]")) is None
+    assert unit_not_given(_analysis("绵阳市2024年有几家企业上榜？"), _said("完成率达98%。[1]")) is None
+
+
+def test_a_count_in_another_measure_is_refused_with_what_the_report_states(answerer):
+    """The real answerer over the bundled index: 人次 asked, only 支 and 名 stated."""
+    result = answerer.run("绵阳市2024年组织执法人员培训多少人次？", mode="extractive")
+    assert result.refused and result.answer.startswith("报告中未提及以“人次”计的该项数字")
+    assert any(n.code == "unit_not_given" for n in result.notes)
+    assert "人次" not in result.answer.split("报告所载为：", 1)[1]  # what is stated is shown, as stated
+    # The same sentences answer a question in their own measure.
+    staffed = answerer.run("绵阳市2024年有多少名执法人员转隶安置？", mode="extractive")
+    assert not staffed.refused and "300余名" in staffed.answer

@@ -47,6 +47,9 @@ WORDING: dict[str, tuple[str, str]] = {
                          "模型写的概述未采用（{reason}），只列出报告原文要点"),
     "change_not_given": ("the reports state the figure but not how it changed; said so, with what they state",
                          "报告只给出该数字、未给出其变化，已说明并列出报告所载"),
+    "unit_not_given": ("the question asks for a number of {unit} and the passages found state none; said so, "
+                       "with what they state",
+                       "问题问的是以“{unit}”计的数字，报告相关段落没有给出，已说明并列出报告所载"),
     "premise_differs": ("the question's figure ({figures}) is not in the reports; answered with the reports' figures",
                         "问题中的数字（{figures}）与报告不符，已按报告所载数字回答"),
     "computed": ("the computation was done by code from the cited figures",

@@ -12,6 +12,8 @@ import unicodedata
 
 from rag.answer.notes import Note
 from rag.retrieve.query import QueryAnalysis, QueryAnalyzer
+from rag.text.figures import extract_figures
+from rag.text.lexicons import LEXICONS
 from rag.types import AnswerResult
 
 MAX_QUESTION_CHARS = 1000
@@ -84,3 +86,43 @@ def not_found(language: str) -> str:
     if language == "en":
         return "The reports do not mention this (no passage in the indexed reports answers the question)."
     return "报告中未提及该问题所问的内容（检索到的报告段落均不包含答案）。"
+
+
+# --- a count of another measure is not the answer -------------------------------------------
+
+_MARKER = re.compile(r"\[\d+\]")
+_ASKED_UNIT = re.compile("(?:多少|几)(" + "|".join(sorted(LEXICONS.asked_units, key=len, reverse=True)) + ")")
+
+
+def asked_unit(analysis: QueryAnalysis) -> str | None:
+    """The one measure word the question asks a count in ("多少人次" -> 人次), or None (none, or
+    several: "多少家？多少次？" asks two counts, each answered by its own sentence)."""
+    units = {m.group(1) for m in _ASKED_UNIT.finditer(analysis.normalised)}
+    return units.pop() if len(units) == 1 else None
+
+
+def unit_not_given(analysis: QueryAnalysis, result: AnswerResult) -> str | None:
+    """The asked measure word when the answer's sentences state counts, none in a unit that
+    answers it (``units.toml``): the answer would offer a number of something else."""
+    if result.refused or not analysis.asks_figure or analysis.operation:
+        return None
+    unit = asked_unit(analysis)
+    if unit is None:
+        return None
+    accepted = set(LEXICONS.asked_units[unit]) | {"个"}
+    figures = [f for line in result.answer.splitlines() for f in extract_figures(_MARKER.sub("", line))]
+    counts = [f for f in figures if not f.percent and f.unit != "元"]
+    if not counts or any(f.unit in accepted or f.unit.endswith(unit) for f in counts):
+        return None
+    return unit
+
+
+def unit_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, unit: str, mode: str) -> AnswerResult:
+    """Say the report gives no such count, and what it does state (never that figure as the answer)."""
+    en = analysis.language == "en"
+    lead = (f"The reports do not give this as a number of {unit}; what they state:" if en
+            else f"报告中未提及以“{unit}”计的该项数字；报告所载为：")
+    refusal = AnswerResult(question=question, answer=f"{lead}\n{result.answer}", refused=True,
+                           citations=result.citations, contexts=result.contexts, mode=mode)
+    refusal.notes.append(Note("unit_not_given", unit=unit))
+    return refusal

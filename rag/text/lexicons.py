@@ -17,7 +17,7 @@ from pathlib import Path
 DATA = Path(__file__).with_name("data")
 FILES = ("glossary.toml", "stopwords.txt", "meta_words.txt", "light_verbs.txt", "thresholds.toml", "parts.toml",
          "synonyms.toml", "arithmetic.toml", "list_kinds.toml",
-         "issuers.toml")  # issuers: read by rag.text.places; listed so every eval run records it
+         "issuers.toml", "units.toml")  # issuers: read by rag.text.places; listed so every eval run records it
 
 
 def _words(text: str) -> frozenset[str]:
@@ -38,6 +38,8 @@ class Lexicons:
         synonyms: report term -> the everyday words a question uses for it (``synonyms.toml``).
         arithmetic: what a question asks to compute (``arithmetic.toml``, read by ``rag.answer.arithmetic``).
         list_kinds: list questions' category words and what names their instances (``list_kinds.toml``).
+        asked_units: a measure word a question asks for -> the units of a figure that answer it
+            (``units.toml``, read by ``rag.answer.refusals``).
         fingerprints: file name -> the first 12 hex digits of its SHA-256.
         folder: where the files were read from (named in errors).
     """
@@ -51,6 +53,7 @@ class Lexicons:
     synonyms: dict[str, list[str]]
     arithmetic: dict
     list_kinds: list[dict]
+    asked_units: dict[str, list[str]]
     fingerprints: dict[str, str]
     folder: Path = DATA
 
@@ -76,6 +79,7 @@ class Lexicons:
             synonyms = tomllib.loads(texts["synonyms.toml"])["synonyms"]
             arithmetic = tomllib.loads(texts["arithmetic.toml"])
             list_kinds = tomllib.loads(texts["list_kinds.toml"])["kinds"]
+            asked_units = tomllib.loads(texts["units.toml"])["asked"]
         except (tomllib.TOMLDecodeError, KeyError) as exc:
             raise Lexicons.DataError(f"{folder}: glossary.toml needs a [glossary] table, synonyms.toml a [synonyms] "
                                      f"table, and thresholds.toml and parts.toml must be valid TOML: {exc}") from exc
@@ -87,7 +91,8 @@ class Lexicons:
             raise Lexicons.DataError(f"{folder / 'glossary.toml'}: entries must be lower-case English -> Chinese text: {bad[:5]}")
         return cls(glossary=glossary, stopwords=_words(texts["stopwords.txt"]),
                    meta_words=_words(texts["meta_words.txt"]), light_verbs=_words(texts["light_verbs.txt"]),
-                   thresholds=thresholds, parts=parts, synonyms=synonyms, arithmetic=arithmetic, list_kinds=list_kinds, fingerprints=fingerprints, folder=folder)
+                   thresholds=thresholds, parts=parts, synonyms=synonyms, arithmetic=arithmetic, list_kinds=list_kinds,
+                   asked_units=asked_units, fingerprints=fingerprints, folder=folder)
 
     def threshold(self, section: str, name: str) -> float:
         """Raises: Lexicons.DataError: the threshold is not in thresholds.toml."""
@@ -100,7 +105,7 @@ class Lexicons:
         """What an evaluation run records: the thresholds, and each file's size and fingerprint."""
         sizes = {"glossary.toml": len(self.glossary), "stopwords.txt": len(self.stopwords),
                  "meta_words.txt": len(self.meta_words), "light_verbs.txt": len(self.light_verbs),
-                 "synonyms.toml": len(self.synonyms)}
+                 "synonyms.toml": len(self.synonyms), "units.toml": len(self.asked_units)}
         return {"thresholds": self.thresholds,
                 "files": {name: {"sha256": self.fingerprints[name], **({"entries": sizes[name]} if name in sizes else {})}
                           for name in FILES}}
