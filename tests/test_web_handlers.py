@@ -406,9 +406,10 @@ def test_the_library_lists_reports_and_the_status_line_sums_them_up(services, do
     assert library.status_line().startswith("已收录 2 份报告（15 个段落）：2 个地区，2024年。")
     out = library.refreshed()
     assert set(out) == {"library", "report", "ask_regions", "ask_years", "search_regions", "search_years", "status",
-                        "audit"}
+                        "audit", "fig_regions", "fig_years"}
     assert is_update(out["report"], value=None) and out["report"]["choices"] == library.report_options()
-    assert is_update(out["ask_years"], choices=["2024"])
+    assert is_update(out["ask_years"], choices=["2024"]) and is_update(out["fig_years"], choices=["2024"])
+    assert is_update(out["fig_regions"], choices=["太原市", "绵阳市"])  # the explorer's filters follow uploads
     unreachable = LibraryHandlers(down)
     assert unreachable.library_rows() == [] and unreachable.choices() == ([], [])
     assert unreachable.status_line().startswith("⚠️ 无法连接索引服务器")

@@ -312,6 +312,7 @@ class LibraryHandlers:
         return {"library": self.library_rows(), "report": gr.update(choices=self.report_options(), value=None),
                 "ask_regions": gr.update(choices=regions), "ask_years": gr.update(choices=years),
                 "search_regions": gr.update(choices=regions), "search_years": gr.update(choices=years),
+                "fig_regions": gr.update(choices=regions), "fig_years": gr.update(choices=years),
                 "status": self.status_line(), "audit": self.audit_rows()}
 
     def audit_rows(self, limit: int = 200) -> list[list]:

@@ -45,7 +45,7 @@ TURN_OUTPUTS = ("sources", "comparison", "compare_heading", "compare_table", "co
 STOP_OUTPUTS = ("chatbot", "sources", "conv")
 RESET_OUTPUTS = ("chatbot", "conv", "sources", "comparison")
 LIBRARY_OUTPUTS = ("library", "report", "ask_regions", "ask_years", "search_regions", "search_years", "status",
-                   "audit")
+                   "audit", "fig_regions", "fig_years")  # the 数字浏览 filters when that tab is there
 AUDIT_COLUMNS = ["时间（UTC）", "用户", "途径", "操作", "doc_id", "变更"]
 FIX_OUTPUTS = ("fix_region", "fix_year")
 
@@ -366,8 +366,10 @@ def _correct_column(ui: UI, library: LibraryHandlers) -> None:
 
 def _wire_library(ui: UI, library: LibraryHandlers, upload: UploadHandler) -> None:
     # After any change, the table, the report list, the filters and the status follow.
+    keys = tuple(k for k in LIBRARY_OUTPUTS if k in ui)
+
     def refreshed() -> tuple:
-        return _outputs(LIBRARY_OUTPUTS, library.refreshed())
+        return _outputs(keys, library.refreshed())
 
     def selected_report(doc_id) -> tuple:
         return _outputs(FIX_OUTPUTS, library.selected_report(doc_id))
@@ -377,7 +379,7 @@ def _wire_library(ui: UI, library: LibraryHandlers, upload: UploadHandler) -> No
         row = evt.row_value or []
         return row[-1] if row else gr.skip()
 
-    after = [ui[k] for k in LIBRARY_OUTPUTS]
+    after = [ui[k] for k in keys]
     ui["refresh"].click(lambda: library.library_rows(), None, ui["library"], api_name="library")
     ui["refresh"].click(lambda: library.audit_rows(), None, ui["audit"], api_name="audit")
     ui["refresh"].click(refreshed, None, after, api_visibility="private")
