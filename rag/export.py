@@ -13,9 +13,13 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import csv
 import io
+import itertools
 import json
+import shutil
+import tempfile
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -254,8 +258,45 @@ def _save_docx(doc, path: Path) -> None:
 # --- tables --------------------------------------------------------------------------------------
 
 
+# A cell's text that a spreadsheet would read as a formula (=, +, -, @; tab and carriage return
+# too: the usual CSV-injection guard). Questions, answers and report sentences are such text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell: text that would start a formula gets a leading apostrophe; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _xlsx_row(ws, row: list) -> list:
+    """A row of .xlsx cells: text without the characters an .xlsx cannot hold, never a formula
+    (a text cell with Excel's apostrophe prefix, as when "'=…" is typed); numbers stay numbers."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell  # openpyxl raises on these characters
+
+    cells = []
+    for value in row:
+        if value is None:
+            value = ""
+        if isinstance(value, str):
+            value = ILLEGAL_CHARACTERS_RE.sub("", value)
+            if value.startswith(_FORMULA_START):
+                cell = Cell(ws)
+                cell._value, cell.data_type = value, "s"  # as typed after an apostrophe: text
+                cell.quotePrefix = True
+                cells.append(cell)
+                continue
+        cells.append(value)
+    return cells
+
+
 def write_table(path: str | Path, headers: list[str], rows: list[list], sheet: str = "表格") -> Path:
     """A table to .csv (UTF-8 with BOM) or .xlsx (one sheet, the header row frozen).
+
+    Text is written as text, never as a formula: a cell beginning with = + - @ is prefixed with
+    an apostrophe (CSV) or written as a text cell with Excel's apostrophe prefix (XLSX), and the
+    control characters an .xlsx cannot hold are left out.
 
     Raises:
         ExportError: another suffix, or the file cannot be written.
@@ -266,22 +307,47 @@ def write_table(path: str | Path, headers: list[str], rows: list[list], sheet: s
         if suffix == ".csv":
             with open(path, "w", encoding="utf-8-sig", newline="") as f:
                 writer = csv.writer(f)
-                writer.writerow(headers)
-                writer.writerows(rows)
+                writer.writerow([_csv_cell(v) for v in headers])
+                writer.writerows([_csv_cell(v) for v in row] for row in rows)
         else:
             from openpyxl import Workbook
 
             book = Workbook()
             ws = book.active
             ws.title = sheet[:31]  # Excel's limit on sheet names
-            ws.append(headers)
+            ws.append(_xlsx_row(ws, headers))
             for row in rows:
-                ws.append(["" if v is None else v for v in row])
+                ws.append(_xlsx_row(ws, row))
             ws.freeze_panes = "A2"
             book.save(path)
     except OSError as exc:
         raise ExportError(f"{path}: 无法写入（{exc.strerror or exc}）") from exc
     return path
+
+
+EXPORT_FOLDERS_KEPT = 16  # the newest download folders kept (the app's figure and batch files)
+_EXPORT_ROOT: Path | None = None
+_EXPORT_SEQ = itertools.count(1)
+_EXPORT_LOCK = threading.Lock()
+
+
+def export_folder(prefix: str = "export") -> Path:
+    """A new, empty folder for one download, inside this process's export folder.
+
+    The export folder lies in the temp folder (Gradio serves files from there) and is removed when
+    the process exits; of its download folders only the newest ``EXPORT_FOLDERS_KEPT`` are kept
+    (Gradio copies a file into its own cache when it sends it, so an older one was sent already).
+    """
+    global _EXPORT_ROOT
+    with _EXPORT_LOCK:
+        if _EXPORT_ROOT is None or not _EXPORT_ROOT.is_dir():
+            _EXPORT_ROOT = Path(tempfile.mkdtemp(prefix="govreport-exports-"))
+            atexit.register(shutil.rmtree, _EXPORT_ROOT, True)
+        # Named in order of creation (000001-figures-…), so the oldest sort first.
+        folders = sorted(p for p in _EXPORT_ROOT.iterdir() if p.is_dir())
+        for old in folders[:max(0, len(folders) - (EXPORT_FOLDERS_KEPT - 1))]:
+            shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix=f"{next(_EXPORT_SEQ):06d}-{prefix}-", dir=_EXPORT_ROOT))
 
 
 def figure_table(rows: Sequence[FigureRow]) -> tuple[list[str], list[list]]:

@@ -301,6 +301,7 @@ def test_the_asked_measure_word_and_the_units_that_answer_it():
     assert unit_not_given(_analysis("绵阳市2024年转隶安置了多少人？"), _said(persons)) is None
     assert unit_not_given(_analysis("绵阳市政府2024年打官司赢了多少场？"), _said("胜诉206件。[1]")) is None
     assert unit_not_given(_analysis("绵阳市2024年查处了多少起案件？"), _said("查办各类案件6760件。[1]")) is None
+    assert unit_not_given(_analysis("绵阳市2024年召开了多少次常务会议？"), _said("审议文件20件。[1]")) == "次"
     # No figure in the sentences (a list, words), a percentage or money: not this check's to refuse.
     assert unit_not_given(_analysis("绵阳市2024年组织执法人员培训多少人次？"), _said("开展了执法培训。[1]")) is None
     assert unit_not_given(_analysis("绵阳市2024年有几家企业上榜？"), _said("完成率达98%。[1]")) is None

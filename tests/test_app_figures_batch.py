@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import urllib.request
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -135,11 +136,23 @@ def test_an_editor_corrects_a_figure_a_reader_cannot(editors_app, cached_embeddi
 
     # An editor corrects one figure's value and unit and removes another.
     message = editor.predict(target[-1], "", 1275, "宗", api_name="/correct_figure")
-    assert "已更正" in message and "1275宗" in message
+    assert "已更正" in message and "1275宗（原文：1274件）" in message
     assert "已标为提取错误" in editor.predict(wrong[-1], api_name="/remove_figure")
+    # A removed figure is not brought back by a correction; a value must be a finite number.
+    refused = editor.predict(wrong[-1], "", 5, "", api_name="/correct_figure")
+    assert "已被标为提取错误并删除" in refused and "不能再更正" in refused
+    assert app.services.index.figure(wrong[-1])["fix_status"] == "removed"
+    from rag.web.figures_tab import FiguresHandler
+
+    handler = FiguresHandler(app.services)
+    for bad in (float("nan"), float("inf"), "-inf"):
+        assert "不是有效的数字" in handler.correct(target[-1], "", bad, "")
+    export = Path(handler.export("csv", [], [], "", "", "reading"))
+    assert export.parent.parent.name.startswith("govreport-exports-")
     after = {r[-1]: r for r in table_rows(reader.predict([], [], "", "", "reading", api_name="/figures")[0])}
     assert len(after) == len(all_before) - 1 and wrong[-1] not in after
     assert after[target[-1]][3] == 1275 and after[target[-1]][4] == "宗"
+    assert after[target[-1]][5] == "1275宗"  # the figure as written is the corrected one
     assert after[target[-1]][9].startswith("已更正（原为 1274 件")
     logged = [row for row in table_rows(reader.predict(api_name="/audit")) if row[3] in ("更正数字", "删除数字")]
     assert [(row[1], row[2], row[3]) for row in logged] == [("ed", "web", "删除数字"), ("ed", "web", "更正数字")]
@@ -166,7 +179,7 @@ def test_an_editor_corrects_a_figure_a_reader_cannot(editors_app, cached_embeddi
     assert summary.count("replaced") == 1, summary.line()
     again = query_figures(ReportIndex(settings))
     fixed = [r for r in again if r.status == "corrected"]
-    assert len(fixed) == 1 and fixed[0].value == 1275 and fixed[0].text == target[5]
+    assert len(fixed) == 1 and fixed[0].value == 1275 and fixed[0].text == "1275宗" and target[5] == "1274件"
     assert not any(r.text == wrong[5] and r.sentence == wrong[7] for r in again)
 
 

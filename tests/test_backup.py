@@ -141,3 +141,22 @@ def test_a_truncated_or_altered_backup_is_refused_and_the_target_left_as_it_was(
     # A backup goes into a new or empty folder only.
     with pytest.raises(BackupError, match="not empty"):
         write_backup(index, tmp_path / "good", progress=False)
+
+
+def test_a_restore_keeps_conversations_newer_than_the_backups(tmp_path):
+    # `rag ingest --rebuild` drops the reports and keeps the conversations: a backup restored
+    # into that index must not put older copies over conversations that went on since.
+    index = ReportIndex(Settings(index_dir=str(tmp_path / "index")))
+    store = ConversationStore(index.client, f"{index.settings.collection}_conversations")
+    question = {"role": "user", "content": "太原市2024年新收行政复议案件多少件？"}
+    store.save(StoredConversation("c1", "user:li", [question, {"role": "assistant", "content": "1274件[1]"}]))
+    store.save(StoredConversation("c2", "user:li", [question]))
+    write_backup(index, tmp_path / "backup", progress=False)
+    later = store.get("c1", "user:li")
+    later.messages += [{"role": "user", "content": "那绵阳呢？"}, {"role": "assistant", "content": "1472件[1]"}]
+    store.save(later)
+    store.collection.delete(ids=["c2"])
+    summary = restore_backup(index, tmp_path / "backup", progress=False)
+    assert summary.conversations == 2
+    assert len(store.get("c1", "user:li").messages) == 4  # the newer one stays
+    assert store.get("c2", "user:li").messages == [question]  # one the index lost comes back

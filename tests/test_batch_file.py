@@ -71,3 +71,19 @@ def test_a_batch_takes_one_of_the_users_question_slots(tmp_path):
     with services.access.question():  # the user's one slot is taken (a chat answer in progress)
         (table, xlsx, message), = BatchHandler(services).run(str(path), "extractive", progress=lambda *a, **k: None)
     assert "正在回答" in message and xlsx is None and table == []
+
+
+def test_a_batchs_answers_are_written_whatever_their_text(tmp_path):
+    """The final write of a batch: formula-like questions and control characters in a report's
+    text neither become formulas nor lose the results."""
+    from openpyxl import load_workbook
+
+    from rag.export import export_folder, write_table
+    from rag.web.batch import BATCH_COLUMNS
+
+    rows = [[1, "=1+1 是多少？", "-（出错：\x0b控制字符\x1b）", "[1] 《报告》\x0c第3页", 0.4],
+            [2, "太原市2024年新收行政复议案件多少件？", "1274件[1]", "[1] 《太原市…》", 1.2]]
+    folder = export_folder("batch")
+    assert folder.parent.name.startswith("govreport-exports-")
+    got = list(load_workbook(write_table(folder / "batch.xlsx", BATCH_COLUMNS, rows)).active.iter_rows(values_only=True))
+    assert got[1] == (1, "=1+1 是多少？", "-（出错：控制字符）", "[1] 《报告》第3页", 0.4) and got[2] == tuple(rows[1])

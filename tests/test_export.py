@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import shutil
 
 import pytest
 from docx import Document
 from openpyxl import load_workbook
 
-from rag.export import ExportError, write_answer, write_conversation
+from rag.export import ExportError, write_answer, write_conversation, write_table
 
 QUESTION = "太原和绵阳2024年新收行政复议案件各多少？哪个多？"
 
@@ -56,3 +57,38 @@ def test_markdown_and_tables(comparison, tmp_path):
 def test_unknown_format_names_the_file(comparison, tmp_path):
     with pytest.raises(ExportError, match="a.pdf"):
         write_answer(tmp_path / "a.pdf", comparison)
+
+
+def test_text_is_never_a_formula_and_control_characters_do_not_lose_the_file(tmp_path):
+    headers = ["问题", "回答", "数值", "变化"]
+    rows = [["=HYPERLINK(\"http://x\",\"点我\")", "+1", 1274, -3.5],
+            ["@SUM(A1)", "-5%的下降\x00\x07，见\x1f第3页", 0.5, None],
+            ["普通问题", "第1段\n第2段\t完", 12, ""]]
+    with open(write_table(tmp_path / "t.csv", headers, rows), encoding="utf-8-sig", newline="") as f:
+        got = list(csv.reader(f))
+    assert got[1][:2] == ["'=HYPERLINK(\"http://x\",\"点我\")", "'+1"] and got[1][2:] == ["1274", "-3.5"]
+    assert got[2][0] == "'@SUM(A1)" and got[2][1].startswith("'-5%") and got[3][:2] == rows[2][:2]
+    book = load_workbook(write_table(tmp_path / "t.xlsx", headers, rows))
+    sheet = book.active
+    cells = {(c.row, c.column): c for row in sheet.iter_rows() for c in row}
+    for r, c in ((2, 1), (2, 2), (3, 1), (3, 2)):
+        assert cells[r, c].data_type == "s" and cells[r, c].quotePrefix  # shown as typed after an apostrophe
+    assert cells[2, 1].value == rows[0][0] and cells[2, 2].value == "+1"
+    assert cells[3, 2].value == "-5%的下降，见第3页"  # the characters an .xlsx cannot hold left out
+    assert (cells[2, 3].value, cells[2, 4].value, cells[3, 3].value) == (1274, -3.5, 0.5)  # numbers stay numbers
+    assert cells[4, 2].value == "第1段\n第2段\t完" and not cells[4, 2].quotePrefix
+
+
+def test_downloads_share_one_folder_and_only_the_newest_are_kept(monkeypatch):
+    import rag.export as export
+
+    monkeypatch.setattr(export, "_EXPORT_ROOT", None)
+    monkeypatch.setattr(export, "EXPORT_FOLDERS_KEPT", 3)
+    folders = [export.export_folder("figures") for _ in range(5)]
+    root = folders[0].parent
+    try:
+        assert all(f.parent == root for f in folders) and root.name.startswith("govreport-exports-")
+        assert sorted(p.name for p in root.iterdir()) == [f.name for f in folders[-3:]]
+        assert all(f.is_dir() and not any(f.iterdir()) for f in folders[-3:])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -5,6 +5,7 @@ downloads) without a browser or a model."""
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 from types import SimpleNamespace
 
@@ -15,7 +16,7 @@ from rag.index.conversations import (ConversationNotFound, ConversationRefused, 
                                      StoredConversation)
 from rag.ingest.uploads import UploadPolicy
 from rag.web.backend import Services
-from rag.web.downloads import Downloads
+from rag.web.downloads import KEEP_SETS, Downloads
 from rag.web.history import HistoryHandlers, owner_of, to_conversation, to_stored
 from rag.web.state import Conversation, Turn, assistant_message, user_message
 
@@ -219,3 +220,113 @@ def test_with_accounts_a_reader_keeps_conversations_that_follow_them(tmp_path, s
     assert elsewhere["conv"].id == conv.id and len(elsewhere["chatbot"]) == 4
     gone = history.load("b" * 32, request("someone-removed", conv=conv.id))
     assert "无法打开" in gone["chatbot"][0]["content"] and gone["conv"] == Conversation()
+
+
+def test_a_malformed_link_is_refused_and_never_shown(history, store):
+    browser = "0123456789abcdef0123456789abcdef"
+    conv = two_answers()
+    history.save(conv, browser, request())
+    # The chat renders the message as Markdown: the link's value must not reach it.
+    for bad in ("[请重新登录](https://evil.example/login)", "![](https://tracker.example/p.png)",
+                "<img src=https://tracker.example/p.png>", conv.id.upper(), conv.id + "0", conv.id[:31] + "\n0", "c1"):
+        page = history.load(browser, request(conv=bad, turn="1"))
+        shown = page["chatbot"][0]["content"] + page["sources"]
+        assert "无法打开" in shown and "编号无效" in shown and page["conv"] == Conversation()
+        assert "evil" not in shown and "tracker" not in shown and "](" not in shown.replace("**提示：**", "")
+        assert bad.strip() not in shown
+        opened = history.open(bad, browser, request())
+        assert "编号无效" in opened["chatbot"][0]["content"] and "evil" not in opened["chatbot"][0]["content"]
+    # A well-formed id that is not there: not found, the id not echoed either.
+    missing = history.load(browser, request(conv="f" * 32))["chatbot"][0]["content"]
+    assert "没有这条对话" in missing and "f" * 32 not in missing
+    with pytest.raises(ConversationNotFound) as lost:
+        store.get("[x](https://evil.example)", "user:li")
+    assert "evil" not in str(lost.value)
+    # ``turn`` is a small number; anything else shows the last answer.
+    for turn in ("1](https://evil.example)", "-1", "1e3", "99999999999999999999", " 1 "):
+        page = history.load(browser, request(conv=conv.id, turn=turn))
+        assert page["conv"].id == conv.id and "evil" not in page["answer_link"]
+    assert "turn=1" in history.load(browser, request(conv=conv.id, turn=" 1 "))["answer_link"]
+    assert "turn=2" in history.load(browser, request(conv=conv.id, turn="1e3"))["answer_link"]
+
+
+def test_reopening_never_blanks_the_browsers_id(history):
+    browser = "0123456789abcdef0123456789abcdef"
+    conv = two_answers()
+    history.save(conv, browser, request())
+    assert history.open(conv.id, browser, request())["browser_id"] == browser
+    for missing in (None, "", "not-an-id"):
+        assert "browser_id" not in history.open(conv.id, missing, request())  # left as the browser has it
+
+
+def test_two_tabs_on_one_conversation_both_keep_their_answers(history, store):
+    browser = "0123456789abcdef0123456789abcdef"
+    conv = two_answers()
+    history.save(conv, browser, request(session="tab1"))
+    # Both tabs reopen the browser's latest conversation: the same id.
+    tab1 = history.load(browser, request(session="tab1"))["conv"]
+    tab2 = history.load(browser, request(session="tab2"))["conv"]
+    assert tab1.id == tab2.id == conv.id
+    record = answer_record("侯马市2023年新收行政复议案件多少件？", "120件[1]。", [CITATION])
+    tab1 = answered(tab1, record["question"], "120件[1]", record)
+    saved1 = history.save(tab1, browser, request(session="tab1"))
+    assert "conv" not in saved1  # it only added to what was kept: the same record
+    record2 = answer_record("太仓市2024年新收行政复议案件多少件？", "300件[1]。", [CITATION])
+    tab2 = answered(tab2, record2["question"], "300件[1]", record2)
+    saved2 = history.save(tab2, browser, request(session="tab2"))
+    # The kept messages are not where tab 2's begin: tab 2's goes on under an id of its own.
+    moved = saved2["conv"]
+    assert moved.id != conv.id and len(moved.id) == 32 and moved.messages == tab2.messages
+    assert saved2["history"]["value"] == moved.id and f"?conv={moved.id}&turn=3" in saved2["answer_link"]
+    assert store.get(conv.id, "browser:" + browser).messages == tab1.messages  # tab 1's answers kept
+    assert store.get(moved.id, "browser:" + browser).messages == tab2.messages  # and tab 2's
+    # Tab 2's next saves, with the id it was given or (not given it yet) the old one, add to its record.
+    record3 = answer_record("绵阳市2024年新收行政复议案件多少件？", "1472件[1]。", [CITATION])
+    for base in (moved, tab2):
+        more = answered(base, record3["question"], "1472件[1]", record3)
+        again = history.save(more, browser, request(session="tab2"))
+        assert again.get("conv", more).id == moved.id
+        assert store.get(moved.id, "browser:" + browser).messages == more.messages
+    assert len(store.list("browser:" + browser)) == 2
+    assert store.get(conv.id, "browser:" + browser).messages == tab1.messages
+    # One tab whose last answer was kept stopped, then whole (停止 as it finished): the same record.
+    whole = tab1.settled(tab1.messages[:-1] + [assistant_message("120件[1]，全年。")])
+    assert "conv" not in history.save(whole, browser, request(session="tab1"))
+    assert store.get(conv.id, "browser:" + browser).messages == whole.messages
+    assert len(store.list("browser:" + browser)) == 2
+
+
+def test_downloads_of_one_session_never_remove_files_another_event_returned(tmp_path):
+    downloads = Downloads(tmp_path / "downloads")
+    conv = two_answers()
+    # The save after an answer, a click on an earlier answer and the page's load: one session,
+    # events that may run at once; each set's files are there after the next ones are written.
+    first = downloads.update(conv, None, "s1")
+    second = downloads.update(conv, 1, "s1")
+    third = downloads.update(conv, 3, "s1")
+    for files in (first, second, third):
+        assert all(open(files[key], "rb").read() for key in ("dl_answer_docx", "dl_answer_md", "dl_conv_md"))
+    assert len({files["dl_answer_docx"] for files in (first, second, third)}) == 3
+    for _ in range(3):
+        latest = downloads.update(conv, None, "s1")
+    sets = [p for p in (tmp_path / "downloads" / "s1").iterdir()]
+    assert len(sets) == KEEP_SETS and all(p.is_dir() for p in sets)  # the older sets are removed
+    assert open(latest["dl_table_csv"]["value"], encoding="utf-8-sig").read()
+    # Callers without a session share nothing.
+    a, b = downloads.update(conv, None, None), downloads.update(conv, None, None)
+    assert open(a["dl_answer_md"], encoding="utf-8").read() and open(b["dl_answer_md"], encoding="utf-8").read()
+    assert os.path.dirname(os.path.dirname(a["dl_answer_md"])) != os.path.dirname(os.path.dirname(b["dl_answer_md"]))
+
+
+def test_concurrent_downloads_of_one_session_all_find_their_files(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    downloads = Downloads(tmp_path / "downloads")
+    conv = two_answers()
+
+    def update(index):
+        files = downloads.update(conv, index, "s1")
+        return all(os.path.getsize(files[key]) for key in ("dl_answer_docx", "dl_conv_docx", "dl_conv_md"))
+
+    with ThreadPoolExecutor(3) as pool:
+        assert all(pool.map(update, [None, 1, 3]))

@@ -66,6 +66,10 @@ def test_year_spans(question, kind, n, start, end):
     "太原市2023年和2024年新收行政复议案件各多少件",  # two years named: the question's years, not a span
     "太原市贯彻《法治政府建设实施纲要(2021—2025年)》情况",  # a plan period is no span
     "太原市近一年新收行政复议案件",
+    "太原市提前三年完成法治政府建设示范创建任务",  # 提前 is ahead of schedule, not 前三年
+    "太原市2021-2025年规划的执行情况",  # a plan's period is one document, not a series of years
+    "太原市2021—2025年实施方案落实情况",
+    "太原市2021-2025年五年规划",
     "what was the year-on-year growth of mediated disputes in shijiazhuang in 2024?",
 ])
 def test_no_year_span(question):
@@ -201,6 +205,90 @@ def test_the_app_draws_a_line_for_a_trend_and_bars_otherwise():
     bars = comparison_update({"metric": "m", "unit": "件", "rows": [
         {"region": "太原市", "year": 2024, "found": True, "figure": "1274件", "value": 1274, "unit": "件", "citation": 1}]})
     assert bars["trend_plot"]["visible"] is False
+
+
+def test_a_fall_counts_as_negative_in_changes_direction_and_charts(tmp_path):
+    from rag.web.handlers import trend_update
+
+    # extract_figures keeps 同比下降5.2% as 5.2 % with the qualifier 同比下降: it is -5.2.
+    fell = _row(2023, "5.2%", 5.2, "%", 1, "同比下降")
+    rose = _row(2024, "4.5%", 4.5, "%", 2, "同比增长")
+    change = change_between(fell, rose)
+    assert change.delta == pytest.approx(9.7) and change.amount() == "+9.7个百分点"
+    assert change.formula() == "2023→2024：4.5%[2] − (-5.2%)[1] = +9.7个百分点"
+    text = trend_conclusion("太原市", "行政复议案件增幅", [fell, rose], [change], [])
+    assert "上升" in text and "下降" not in text.split("：")[0] and "-5.2%[1] → 4.5%[2]" in text
+    # Qualifiers are pipe-separated (约|同比下降); 减少30件 is -30, a relative change from it is none.
+    about = change_between(_row(2023, "约5%", 5, "%", 1, "约|同比下降"), _row(2024, "3%", 3, "%", 2, "同比下降"))
+    assert about.delta == pytest.approx(2) and about.amount() == "约+2个百分点"
+    counts = change_between(_row(2023, "30件", 30, "件", 1, "减少"), _row(2024, "20件", 20, "件", 2, "增加"))
+    assert counts.delta == 50 and counts.percent is None
+    assert change_between(_row(2023, "2%", 2, "%", 1, "回落"), _row(2024, "1%", 1, "%", 2, "下滑")).delta == 1
+    data = trend_dict(ComparisonTable("增幅", [fell, rose]), [change], "太原市", [])
+    assert data["changes"][0]["delta"] == pytest.approx(9.7)
+    assert trend_update(data, "%")["value"].values.tolist() == [["2023年", -5.2], ["2024年", 4.5]]
+    assert line_chart(data, tmp_path / "fall.png").stat().st_size > 5000
+
+
+def test_direction_follows_the_rounded_change():
+    rows = [_row(2023, "97.04%", 97.04, "%", 1), _row(2024, "97%", 97, "%", 2)]
+    text = trend_conclusion("太原市", "败诉率", rows, year_changes(rows), [])
+    assert "持平" in text and "下降" not in text and "累计0个百分点" in text
+    counts = [_row(2023, "1000件", 1000.04, citation=1), _row(2024, "1000件", 1000, citation=2)]
+    text = trend_conclusion("太原市", "案件", counts, year_changes(counts), [])
+    assert "持平" in text and "减少" not in text and "累计0件（0%）" in text
+
+
+def test_counts_in_ge_and_jian_are_one_series_in_the_changes_and_both_charts(tmp_path):
+    from rag.web.handlers import trend_update
+
+    rows = [_row(2023, "10个", 10, "个", 1), _row(2024, "12件", 12, "件", 2)]
+    changes = year_changes(rows)
+    assert changes[0].delta == 2
+    data = trend_dict(ComparisonTable("行政复议案件", rows), changes, "太原市", [])
+    assert line_chart(data, tmp_path / "mixed.png").stat().st_size > 5000  # no ChartError
+    update = trend_update(data, "件")
+    assert update["visible"] is True and update["value"].values.tolist() == [["2023年", 10.0], ["2024年", 12.0]]
+    # Units the changes refuse (件 and 本) get no chart in either place.
+    other = trend_dict(ComparisonTable("案卷", [_row(2023, "380件", 380, "件", 1), _row(2024, "420本", 420, "本", 2)]),
+                       [], "太原市", [])
+    assert trend_update(other, "件")["visible"] is False
+    with pytest.raises(ChartError, match="different units"):
+        line_chart(other, tmp_path / "other.png")
+
+
+def _scope_of_trend_table(monkeypatch, analysis, reports, regions=None):
+    """The reports TrendAnswer.table hands the comparison builder (None: it returned None first)."""
+    import rag.answer.trend as trend
+
+    seen = {}
+
+    class Builder:
+        def __init__(self, index, keywords):
+            pass
+
+        def run(self, analysis, scope):
+            seen["scope"] = [(r.region, r.year) for r in scope]
+            return "table"
+
+    monkeypatch.setattr(trend, "ComparisonBuilder", Builder)
+    result = trend.TrendAnswer(None, None).table(analysis, reports, regions)
+    return seen.get("scope") if result is not None else None
+
+
+def test_a_trend_table_keeps_the_questions_one_place_and_one_report_a_year(monkeypatch):
+    reports = [_report(place, year, province) for place, province in (("太原市", "山西省"), ("绵阳市", "四川省"))
+               for year in (2022, 2023, 2024)]
+    analysis = QueryAnalyzer(reports).run("太原市近三年新收行政复议案件的变化")
+    assert analysis.trend and analysis.regions == ["太原市"]
+    taiyuan = [("太原市", 2022), ("太原市", 2023), ("太原市", 2024)]
+    assert _scope_of_trend_table(monkeypatch, analysis, reports) == taiyuan
+    # A page filter of two places does not mix the other place's years into the series.
+    assert _scope_of_trend_table(monkeypatch, analysis, reports, ["太原", "绵阳"]) == taiyuan
+    # Two reports of one place and year: no series ("2024→2024"), the ordinary paths answer.
+    twice = reports + [ReportRecord(doc_id="太原市-2024-b", version="v", source="太原市-2024-b.txt",
+                                    content_sha="b", region="太原市", year=2024, province="山西省")]
+    assert _scope_of_trend_table(monkeypatch, analysis, twice) is None
 
 
 # --- the whole path over a three-year index (real embedding model) ------------------------------

@@ -113,13 +113,21 @@ def line_chart(table: dict, path: str | Path, title: str | None = None) -> Path:
     matplotlib.use("Agg")  # no display on servers
     import matplotlib.pyplot as plt
 
-    rows = chart_rows(table)
-    unit = rows[0].get("unit") or ""
+    from rag.answer.trend import signed_value, units_agree
+
+    # The series' own rule (件 and 个 count the same things), so its changes come with a chart.
+    rows = [r for r in table.get("rows", []) if r.get("found") and r.get("value") is not None]
+    if not rows:
+        raise ChartError("no year gives a figure, so there is nothing to chart")
+    units = sorted({r.get("unit") or "" for r in rows})
+    if not units_agree(units):
+        raise ChartError(f"the figures have different units ({'、'.join(units)}), so one line would mislead")
+    unit = table.get("unit") or rows[-1].get("unit") or ""
     years = sorted({r["year"] for r in table.get("rows", []) if r.get("year")}
                    | set(table.get("missing_years") or []))
     found_years = {r["year"] for r in rows}
     xs = [r["year"] for r in rows]
-    values = [float(r["value"]) for r in rows]
+    values = [float(signed_value(r["value"], r.get("qualifiers"))) for r in rows]  # a fall below zero
     with plt.rc_context({"font.family": [_font_name()], "axes.unicode_minus": False}):
         fig, ax = plt.subplots(figsize=(max(4.5, 1.3 * len(years) + 2.0), 3.6), dpi=120)
         ax.plot(xs, values, marker="o", linestyle="none", color="#3b6ea8")
@@ -135,7 +143,7 @@ def line_chart(table: dict, path: str | Path, title: str | None = None) -> Path:
         ax.set_xticklabels([f"{y}年" if y in found_years else f"{y}年\n{'无报告' if y in absent else '未提及'}"
                             for y in years])
         ax.set_xlim(years[0] - 0.5, years[-1] + 0.5)
-        if unit not in ("%", "个百分点"):
+        if unit not in ("%", "个百分点") and min(values) >= 0:
             ax.set_ylim(bottom=0)  # counts from zero, so a small change does not look steep
         region = table.get("region") or ""
         ax.set_title(title or f"{region}{table.get('metric') or ''}", fontsize=11)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from rag.answer.extractive import LIGHT_VERBS, ExtractiveAnswerer
 from rag.text.lexicons import LEXICONS
 from rag.text.figures import Figure, parse_number
-from rag.index.store import ReportIndex
+from rag.index.store import ReportIndex, figure_text
 from rag.types import ReportRecord
 from rag.index.keywords import KeywordIndex
 from rag.retrieve.query import QueryAnalysis
@@ -205,7 +205,7 @@ class ComparisonBuilder:
                         seen.add(other.clause)
                         row.others.append((other, other_meta["chunk_id"]))
                 row.found, row.score = True, score
-                row.figure, row.value, row.unit = figure.text, figure.value, figure.unit
+                row.figure, row.value, row.unit = figure_text({**meta, **figure.to_dict()}), figure.value, figure.unit
                 row.metric, row.qualifiers = figure.metric, figure.qualifiers
                 row.clause, row.sentence, row.chunk_id = figure.clause, figure.sentence, meta["chunk_id"]
                 if condition is not None and _same_kind(condition.unit, figure.unit):
@@ -244,7 +244,7 @@ class ComparisonBuilder:
             if sim - rival < SEMANTIC_MARGIN:
                 continue
             row.found, row.score, row.aligned = True, sim, True
-            row.figure, row.value, row.unit = figure.text, figure.value, figure.unit
+            row.figure, row.value, row.unit = figure_text({**meta, **figure.to_dict()}), figure.value, figure.unit
             row.metric, row.qualifiers = figure.metric, figure.qualifiers
             row.clause, row.sentence, row.chunk_id = figure.clause, figure.sentence, meta["chunk_id"]
             if condition is not None and _same_kind(condition.unit, figure.unit):

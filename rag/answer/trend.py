@@ -30,6 +30,7 @@ from rag.answer.notes import Note
 from rag.answer.table_answer import reports_in_scope
 from rag.index.keywords import KeywordIndex
 from rag.index.store import ReportIndex
+from rag.retrieve.hybrid import resolve_regions
 from rag.retrieve.query import QueryAnalysis
 from rag.types import AnswerResult, Passage, ReportRecord
 
@@ -42,6 +43,33 @@ _RATE_UNITS = ("%", "个百分点")
 # Counts of things may be compared across years (a report that says 个 one year and 件 the next
 # counts the same things); other units (本 vs 件, 元 vs 件) may not.
 _COUNT_UNITS = {"件", "个", "起", "项"}
+# A figure stored as a fall: extract_figures keeps 同比下降5.2% as 5.2 % with the qualifier 同比下降
+# (减少30件: 30 件, 减少); in a series it is -5.2.
+_FALL_WORDS = ("下降", "减少", "降低", "回落", "下滑")
+
+
+def units_agree(units) -> bool:
+    """Whether figures in these units can be set side by side in one series (its changes and its
+    line chart): one unit, or counts of things (件 and 个)."""
+    found = {u or "" for u in units}
+    return len(found) <= 1 or found <= _COUNT_UNITS
+
+
+def is_fall(qualifiers: str | None) -> bool:
+    """Whether a figure's qualifiers (pipe-separated: ``约|同比下降``) say it is a fall."""
+    return any(word in q for q in (qualifiers or "").split("|") for word in _FALL_WORDS)
+
+
+def signed_value(value: float | None, qualifiers: str | None) -> float | None:
+    """The figure's value with its sign: negative for a fall (同比下降5.2% -> -5.2)."""
+    if value is None:
+        return None
+    return -value if is_fall(qualifiers) else value
+
+
+def row_value(row: TableRow) -> float | None:
+    """A row's signed value (see ``signed_value``)."""
+    return signed_value(row.value, row.qualifiers)
 
 
 @dataclass
@@ -89,7 +117,7 @@ class Change:
         sep = ": " if en else "："
         if self.delta is None:
             return f"{self.span()}{sep}{self.reason}"
-        return f"{self.span()}{sep}{_cited(self.end)} − {_cited(self.start)} = {self.amount(en)}"
+        return f"{self.span()}{sep}{_cited(self.end)} − {_cited(self.start, operand=True)} = {self.amount(en)}"
 
     def to_dict(self) -> dict:
         return {"from": self.start.year, "to": self.end.year, "delta": self.delta, "percent": self.percent,
@@ -106,8 +134,13 @@ def _signed(value: float) -> str:
     return ("+" if rounded > 0 else "-") + shown
 
 
-def _cited(row: TableRow) -> str:
-    return f"{row.figure}[{row.citation}]" if row.citation else (row.figure or "")
+def _cited(row: TableRow, operand: bool = False) -> str:
+    """The row's figure with its citation; a fall shown with its sign (-5.2%), in brackets as an
+    operand of a subtraction."""
+    figure = row.figure or ""
+    if figure and is_fall(row.qualifiers):
+        figure = f"(-{figure})" if operand else f"-{figure}"
+    return f"{figure}[{row.citation}]" if row.citation else figure
 
 
 def change_between(start: TableRow, end: TableRow, en: bool = False) -> Change:
@@ -118,15 +151,17 @@ def change_between(start: TableRow, end: TableRow, en: bool = False) -> Change:
         '+55件（+4.5%）'
     """
     units = {start.unit or "", end.unit or ""}
-    if len(units) > 1 and not units <= _COUNT_UNITS:
+    if not units_agree(units):
         listed = ", ".join(sorted(units)) if en else "、".join(sorted(units))
         reason = (f"the units differ ({listed}), so no change is computed" if en
                   else f"单位不同（{listed}），不计算变化")
         return Change(start, end, reason=reason)
-    delta = end.value - start.value
+    first, last = row_value(start), row_value(end)
+    delta = last - first
     rate = start.unit in _RATE_UNITS
-    # A rate changes by percentage points; its relative change (97% -> 98% is +1.03%) misleads.
-    percent = None if rate or not start.value else delta / start.value * 100
+    # A rate changes by percentage points; its relative change (97% -> 98% is +1.03%) misleads,
+    # and so does one relative to a fall (减少30件) or to zero.
+    percent = None if rate or first <= 0 else delta / first * 100
     return Change(start, end, delta=delta, percent=percent)
 
 
@@ -179,12 +214,14 @@ def trend_conclusion(region: str, metric: str, rows: list[TableRow], changes: li
 def _direction(changes: list[Change], rate: bool, en: bool) -> str:
     """逐年增加 / 减少 / 持平 / 有升有降 (上升/下降 for a rate; 逐年 only over several changes)."""
     every = "逐年" if len(changes) > 1 else ""
-    if all(c.delta > 0 for c in changes):
-        return "rose" if en else every + ("上升" if rate else "增加")
-    if all(c.delta < 0 for c in changes):
-        return "fell" if en else every + ("下降" if rate else "减少")
-    if all(math.isclose(c.delta, 0.0, abs_tol=1e-9) for c in changes):
+    # On the delta as shown (one decimal): -0.04 reads 0, so it is no fall.
+    shown = [round(c.delta, 1) for c in changes]
+    if all(math.isclose(d, 0.0, abs_tol=1e-9) for d in shown):
         return "stayed the same" if en else "持平"
+    if all(d > 0 for d in shown):
+        return "rose" if en else every + ("上升" if rate else "增加")
+    if all(d < 0 for d in shown):
+        return "fell" if en else every + ("下降" if rate else "减少")
     return "rose and fell" if en else "有升有降"
 
 
@@ -212,12 +249,20 @@ class TrendAnswer:
 
     def table(self, analysis: QueryAnalysis, reports: list[ReportRecord], regions: list[str] | None = None,
               years: list[int] | None = None) -> ComparisonTable | None:
-        """One row per indexed year of the place (oldest first), or None when no year gives the figure."""
+        """One row per indexed year of the place (oldest first), or None when no year gives the
+        figure, or the reports are not one place's, one a year (the ordinary paths answer then)."""
         wanted = years or analysis.trend_years
-        scope = reports_in_scope(reports, analysis, regions, wanted)
-        scope.sort(key=lambda r: r.year or 0)
-        if len({r.year for r in scope}) < 2:
+        # One place: the question's own (a region filter of several places does not add theirs),
+        # else the filter's single one.
+        places = None if len(analysis.regions) == 1 else resolve_regions(regions)
+        if places is not None and len(places) != 1:
             return None
+        scope = reports_in_scope(reports, analysis, places, wanted)
+        scope.sort(key=lambda r: r.year or 0)
+        found_years = [r.year for r in scope]
+        if (len({r.region for r in scope}) != 1 or len(set(found_years)) < 2
+                or len(set(found_years)) != len(found_years)):
+            return None  # two reports of one year would make a change "2024→2024"
         return ComparisonBuilder(self.index, self.keywords).run(metric_analysis(analysis), scope)
 
     def run(self, question: str, analysis: QueryAnalysis, passages: list[Passage], reports: list[ReportRecord],

@@ -255,6 +255,14 @@ def restore_backup(index: ReportIndex, folder: str | Path, progress: bool = True
     bar.close()
     kept = _conversations(index)
     for batch in batched(backup.conversations, limit):
+        # A target emptied by `rag ingest --rebuild` keeps its conversations: one already there
+        # stays as it is unless the backup's copy is newer (it may have gone on since the backup).
+        have = kept.get(ids=[c["id"] for c in batch], include=["metadatas"])
+        updated = {i: (m or {}).get("updated") or "" for i, m in zip(have["ids"], have["metadatas"])}
+        batch = [c for c in batch if c["id"] not in updated
+                 or ((c.get("metadata") or {}).get("updated") or "") > updated[c["id"]]]
+        if not batch:
+            continue
         # The store keeps no meaningful vector (it is never searched); one placeholder each.
         kept.upsert(ids=[c["id"] for c in batch], embeddings=[[1.0]] * len(batch),
                     documents=[c["document"] for c in batch], metadatas=[c["metadata"] for c in batch])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 
@@ -43,9 +44,17 @@ class ConversationNotFound(RagError, LookupError):
     """There is no conversation with this id."""
 
 
+ID_FORMAT = re.compile(r"[0-9a-f]{32}")  # what new_id gives out
+
+
 def new_id() -> str:
     """A new conversation id (random: ids appear in links, so they must not be guessable)."""
     return uuid.uuid4().hex
+
+
+def valid_id(value: object) -> bool:
+    """Whether ``value`` has the form of an id ``new_id`` gives out (32 lowercase hex digits)."""
+    return isinstance(value, str) and ID_FORMAT.fullmatch(value) is not None
 
 
 def _now() -> str:
@@ -154,7 +163,8 @@ class ConversationStore:
         """
         got = self.collection.get(ids=[conv_id], include=["documents", "metadatas"])
         if not got["ids"]:
-            raise ConversationNotFound(f"没有这条对话（{conv_id}），它可能已被删除。")
+            # The id is never echoed: it may come from a link, and the page shows this message.
+            raise ConversationNotFound("没有这条对话，它可能已被删除。")
         if (got["metadatas"][0] or {}).get("owner") != owner:
             raise ConversationRefused("这条对话属于其他用户（或是在另一个浏览器中进行的），"
                                       "只能打开自己的对话。")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 from collections import defaultdict
 from typing import Callable, Sequence
@@ -38,7 +39,8 @@ from rag.errors import RagError
 from rag.config import Settings
 from rag.index.audit import AuditLog, current_actor, report_fields
 from rag.index.embeddings import batched
-from rag.text.figures import FIGURES_VERSION, Figure, extract_figures
+from rag.text.figures import FIGURE, FIGURES_VERSION, Figure, extract_figures, parse_number
+from rag.text.normalize import matching_form
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -86,6 +88,43 @@ def _version_of(record_id: str) -> tuple[str, str]:
 
 _FIXABLE = ("metric", "value", "unit")  # what a user may correct in an extracted figure
 _FIX_FIELDS = ("fix_status", "fix_original", "fix_by", "fix_at")
+_HEDGES = ("超过", "近", "约", "超", "逾")  # written before the number (约5.2万人次)
+_ROUNDING = ("余", "多")  # written after it (1200余人)
+
+
+_MULTIPLIER = {"万亿": 1e12, "亿": 1e8, "万": 1e4, "千": 1e3}
+
+
+def corrected_text(value: float, unit: str, qualifiers: str = "", like: str = "") -> str:
+    """A corrected figure as written: its value and unit, with the hedge (约, 近, 超过) before the
+    number, the rounding word (余, 多) after it and the multiplier (万, 亿) of the figure as it was
+    written (``like``; else the hedge and rounding word of its ``qualifiers``): ``约5.3万人次``,
+    ``1350余人``, ``超过3200亿元``."""
+    written = FIGURE.fullmatch(matching_form(like)) if like else None
+    if written:
+        hedge, rounding, mult = written["hedge"] or "", written["approx"] or written["cn_approx"] or "", written["mult"]
+    else:
+        quals = (qualifiers or "").split("|")
+        hedge = next((q for q in _HEDGES if q in quals), "")
+        rounding, mult = next((q for q in _ROUNDING if q in quals), ""), None
+    shown = value / _MULTIPLIER[mult] if mult and unit not in ("%", "个百分点") else value
+    mult = mult if shown is not value else ""
+    number = f"{shown:.15g}"
+    if "e" in number:  # beyond what .15g writes without an exponent
+        number = f"{shown:f}".rstrip("0").rstrip(".")
+    return f"{hedge}{number}{mult}{rounding}{unit}"
+
+
+def figure_text(meta: dict) -> str:
+    """A stored figure's text, as its corrected value and unit where a correction changed them
+    but the record still holds the old wording (a correction stored before texts were rewritten)."""
+    text = meta.get("text") or ""
+    if meta.get("fix_status") != "corrected" or not isinstance(meta.get("value"), (int, float)):
+        return text
+    parsed = parse_number(text)
+    if parsed is not None and math.isclose(parsed[0], meta["value"], rel_tol=1e-9) and parsed[1] == meta.get("unit"):
+        return text
+    return corrected_text(meta["value"], meta.get("unit") or "", meta.get("qualifiers") or "", like=text)
 
 
 def _fix_key(meta: dict) -> tuple:
@@ -392,7 +431,8 @@ class ReportIndex:
         fixes = {}
         for meta in got["metadatas"]:
             original = json.loads(meta.get("fix_original") or "{}")
-            fixes[_fix_key({**meta, **original})] = {k: meta[k] for k in (*_FIXABLE, *_FIX_FIELDS) if k in meta}
+            fixes[_fix_key({**meta, **original})] = {k: meta[k] for k in (*_FIXABLE, "text", *_FIX_FIELDS)
+                                                     if k in meta}
         return fixes
 
     def figure(self, figure_id: str) -> dict | None:
@@ -417,7 +457,8 @@ class ReportIndex:
 
         Raises:
             KeyError: no such figure in a committed report version.
-            ValueError: nothing to correct, or an empty metric or unit.
+            ValueError: nothing to correct, an empty metric or unit, a value that is not a
+                finite number, or a correction of a removed figure.
         """
         meta = self.figure(figure_id)
         report = self.report(meta["doc_id"]) if meta else None
@@ -427,15 +468,31 @@ class ReportIndex:
         if any(isinstance(v, str) and not v.strip() for v in changes.values()):
             raise ValueError("a corrected metric or unit cannot be empty")
         changes = {k: (float(v) if k == "value" else str(v).strip()) for k, v in changes.items()}
+        if "value" in changes and not math.isfinite(changes["value"]):
+            raise ValueError(f"a corrected value must be a finite number, not {changes['value']!r}")
         if not changes and not remove:
             raise ValueError("nothing to correct: give a metric, value or unit, or remove the figure")
+        if not remove and meta.get("fix_status") == "removed":
+            raise ValueError(f"figure {figure_id!r} was removed as a wrong extraction; it cannot be corrected")
         before = _figure_fields(figure_id, meta)
         actor, _ = current_actor()
+        # The extractor's reading, kept from the first correction on (with its text: a correction
+        # stored before texts were rewritten kept the text as extracted).
+        original = json.loads(meta.get("fix_original") or "null") or {k: meta.get(k) for k in _FIXABLE}
+        original.setdefault("text", meta.get("text"))
         after_meta = {**meta, **changes, "fix_status": "removed" if remove else "corrected", "fix_by": actor,
                       "fix_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                      # the extractor's reading, kept from the first correction on
-                      "fix_original": meta.get("fix_original") or json.dumps(
-                          {k: meta.get(k) for k in _FIXABLE}, ensure_ascii=False)}
+                      "fix_original": json.dumps(original, ensure_ascii=False)}
+        if not remove:
+            # The figure as written is the corrected one: answers cite it next to the value they
+            # compute with (the report's own wording again when corrected back to it).
+            if (after_meta.get("value"), after_meta.get("unit")) == (original.get("value"), original.get("unit")):
+                after_meta["text"] = original.get("text") or after_meta.get("text")
+            elif any(changes[k] != meta.get(k) for k in ("value", "unit") if k in changes):
+                after_meta["text"] = corrected_text(after_meta["value"], after_meta["unit"],
+                                                    after_meta.get("qualifiers") or "", like=meta.get("text") or "")
+            else:
+                after_meta["text"] = figure_text(after_meta)  # an older correction's stale text
         after_meta.pop("id", None)
         update = {"ids": [figure_id], "metadatas": [after_meta]}
         if "metric" in changes and changes["metric"] != meta.get("metric"):

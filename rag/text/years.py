@@ -44,11 +44,14 @@ def years_before_nian(text: str) -> list[int]:
 
 _CN_COUNT = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 # "近三年", "最近两年", "过去5年", "近三年来": the latest N calendar years of the place's reports.
-_RECENT = re.compile(r"(?:最近|近|过去|前)(?P<n>[一二两三四五六七八九十]|\d{1,2})(?:个)?年(?:来|以来|间|度)?")
+# Not 提前三年 (ahead of schedule): the span word stands at a word's start, not after 提.
+_RECENT = re.compile(r"(?<!提)(?:最近|近|过去|前)(?P<n>[一二两三四五六七八九十]|\d{1,2})(?:个)?年(?:来|以来|间|度)?")
 # "历年", "逐年", "这几年", "近年来", "各年度": every year the index holds for the place.
 _ALL_YEARS = re.compile(r"历年(?:来|以来)?|逐年|每一?年(?:度)?|各年度?|这几年|这些年|近几年|最近几年|近年(?:来|以来)?|多年来")
 # "2022—2024年", "2022年至2024年", "2022到2024年", "2022-2024年": every year between.
-_RANGE = re.compile(rf"(?<![\d(])(?P<a>{_CORE})\s*年?\s*(?:—|–|-|~|至|到)\s*(?P<b>{_CORE})\s*年?(?!\d)")
+# Not a plan's period ("2021-2025年规划", "2021—2025年实施方案"): the plan is one document.
+_RANGE = re.compile(rf"(?<![\d(])(?P<a>{_CORE})\s*年?\s*(?:—|–|-|~|至|到)\s*(?P<b>{_CORE})\s*年?(?!\d)"
+                    r"(?!\s*年?\s*(?:规划|纲要|行动计划|实施方案|五年))")
 _EN_COUNT = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "ten": 10}
 _EN_RECENT = re.compile(r"\b(?:the\s+)?(?:last|past|previous|recent)\s+(?P<n>two|three|four|five|six|ten|\d{1,2})\s+years\b")
 _EN_ALL = re.compile(r"\bover the years\b|\byear by year\b|\beach year\b|\bevery year\b|\bin recent years\b"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ import gradio as gr
 import pandas as pd
 
 from rag.eval.harness import Question, has_expected, question_from_row, score
-from rag.export import write_table
+from rag.export import export_folder, write_table
 from rag.types import AnswerResult
 from rag.web.access import Refused
 from rag.web.backend import Services
@@ -220,7 +219,7 @@ class BatchHandler:
             rows.append(row)
             yield pd.DataFrame(rows, columns=headers), None, f"已回答 {len(rows)}/{len(questions)} 题（{label}）…"
         progress((len(questions), len(questions)), desc="完成")
-        folder = Path(tempfile.mkdtemp(prefix="rag-batch-"))  # Gradio serves files from the temp folder
+        folder = export_folder("batch")  # in the temp folder, where Gradio serves files from
         xlsx = write_table(folder / f"batch-answers-{time.strftime('%Y%m%d-%H%M%S')}.xlsx", headers, rows, sheet="批量提问")
         line = f"已回答 {len(rows)} 题（{label}）。"
         if scored:

@@ -1,11 +1,15 @@
 """The chat's download buttons: an answer, the whole conversation and the answer's table as files.
 
 After each answer (and when an earlier answer is clicked, or a conversation is reopened) the
-files for "this answer" are written with ``rag.export`` into a folder of the browser session
-(``<temp>/<session>/``), and the buttons get their paths: a ``gr.DownloadButton`` downloads
-the file it holds when clicked, so the file has to exist before the click. Gradio copies each
-file into its own cache when it is sent, so a session's folder only ever holds its latest set
-(older files are removed when a new set is written). The whole folder goes when the process ends.
+files for "this answer" are written with ``rag.export`` into a new folder of their own inside
+the browser session's (``<temp>/<session>/<set>/``), and the buttons get their paths: a
+``gr.DownloadButton`` downloads the file it holds when clicked, so the file has to exist before
+the click. Gradio copies each file into its own cache when it is sent, so a session keeps only
+its latest few sets (``KEEP_SETS``; older ones are removed when a new one is written). Several
+events of one session can write at once (the save after an answer, a click on an earlier
+answer, the page's load): each writes its own set, under the session's lock, and removes only
+older sets, never one another event is about to send. A caller without a session gets a folder
+of its own for each set. The whole folder goes when the process ends.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import logging
 import re
 import shutil
 import tempfile
+import threading
+import time
+import uuid
 from pathlib import Path
 
 import gradio as gr
@@ -27,6 +34,7 @@ FILE_PREFIX = "政府报告问答"
 # The components the download row updates, in the order the events list them.
 DOWNLOAD_KEYS = ("downloads", "dl_answer_docx", "dl_answer_md", "dl_conv_docx", "dl_conv_md", "dl_table_csv",
                  "dl_table_xlsx", "answer_link")
+KEEP_SETS = 3  # a session's newest sets of files kept (the others were sent already)
 
 
 def answer_link(conv_id: str, number: int) -> str:
@@ -48,14 +56,35 @@ class Downloads:
             root = Path(tempfile.mkdtemp(prefix="govreport-downloads-"))
             atexit.register(shutil.rmtree, root, True)
         self.root = Path(root)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    @staticmethod
+    def _session_name(session: str | None) -> str:
+        """The session's folder name; empty without a session."""
+        return re.sub(r"[^A-Za-z0-9_-]", "", session or "")[:64]
+
+    def _lock(self, name: str) -> threading.Lock:
+        if not name:  # a caller without a session: a folder of its own, nothing to share
+            return threading.Lock()
+        with self._locks_lock:
+            return self._locks.setdefault(name, threading.Lock())
 
     def folder(self, session: str | None) -> Path:
-        """The session's folder, emptied (its files were sent already)."""
-        name = re.sub(r"[^A-Za-z0-9_-]", "", session or "")[:64] or "local"
-        folder = self.root / name
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        """A new, empty folder for one set of files, inside the session's folder (a new folder
+        of its own for each call without a session: those callers cannot be told apart)."""
+        parent = self.root / (self._session_name(session) or f"local-{uuid.uuid4().hex}")
+        parent.mkdir(parents=True, exist_ok=True)
+        # Named by creation time first, so that the sets sort oldest first.
+        return Path(tempfile.mkdtemp(prefix=f"{time.time_ns():020d}-", dir=parent))
+
+    @staticmethod
+    def _prune(parent: Path, keep: Path) -> None:
+        """Remove the older sets of a session's folder, keeping the newest ``KEEP_SETS`` and ``keep``."""
+        sets = sorted((p for p in parent.iterdir() if p.is_dir()), key=lambda p: p.name)
+        for old in sets[:-KEEP_SETS]:
+            if old != keep:
+                shutil.rmtree(old, ignore_errors=True)
 
     def update(self, conv: Conversation, index: int | None, session: str | None) -> dict:
         """The download row for the answer at message ``index`` (None: the last answer).
@@ -70,7 +99,16 @@ class Downloads:
             return {"downloads": gr.update(visible=False), "answer_link": ""}
         number = conv.answer_number(index) or 1
         records = [t.record for _, t in sorted(conv.turns.items()) if t.record is not None]
-        folder = self.folder(session)
+        name = self._session_name(session)
+        with self._lock(name):  # one set written (and older ones removed) at a time per session
+            folder = self.folder(session)
+            try:
+                return self._write(conv, turn, number, records, folder)
+            finally:
+                self._prune(folder.parent, folder)
+
+    def _write(self, conv: Conversation, turn, number: int, records: list[dict], folder: Path) -> dict:
+        """Write one set of files into ``folder``; the download row's updates."""
         table = bool(turn.record.get("table"))
         try:
             paths = {
@@ -84,6 +122,7 @@ class Downloads:
                 paths["dl_table_xlsx"] = write_answer(folder / f"{FILE_PREFIX}-表格{number}.xlsx", turn.record)
         except ExportError as exc:  # a full disk: the page goes on without downloads
             log.warning("downloads not written: %s", exc)
+            shutil.rmtree(folder, ignore_errors=True)
             return {"downloads": gr.update(visible=False), "answer_link": ""}
         # Plain paths where only the file changes (an API client gets the file itself); the table's
         # buttons are also shown or hidden.

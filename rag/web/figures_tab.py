@@ -10,13 +10,13 @@ recorded in the audit log under the editor's name.
 from __future__ import annotations
 
 import html
-import tempfile
+import json
+import math
 import time
-from pathlib import Path
 
 import gradio as gr
 
-from rag.export import FIGURE_STATUS_ZH, figure_status, write_figures
+from rag.export import FIGURE_STATUS_ZH, export_folder, figure_status, write_figures
 from rag.index.figures_query import FigureFilter, FigureRow, query_figures
 from rag.web.backend import Services
 from rag.web.messages import EMPTY_INDEX, friendly_error
@@ -38,6 +38,15 @@ def _years(years: list | None) -> list[int]:
 
 def _number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
+
+
+def _original_text(meta: dict) -> str:
+    """The figure as the report writes it (a correction keeps it in ``fix_original``)."""
+    try:
+        original = json.loads(meta.get("fix_original") or "{}")
+    except ValueError:
+        original = {}
+    return original.get("text") or meta.get("text", "")
 
 
 def explorer_row(row: FigureRow) -> list:
@@ -135,7 +144,7 @@ class FiguresHandler:
             rows = self.query(regions, years, metric, similar, sort)
         except Exception as exc:
             raise gr.Error(friendly_error(exc, self.services.settings)) from exc
-        folder = Path(tempfile.mkdtemp(prefix="rag-figures-"))  # Gradio serves files from the temp folder
+        folder = export_folder("figures")  # in the temp folder, where Gradio serves files from
         return str(write_figures(folder / f"figures-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}", rows))
 
     # --- corrections -------------------------------------------------------------------------
@@ -150,9 +159,10 @@ class FiguresHandler:
             return {"fig_id": figure_id or "", "fig_metric": "", "fig_value": None, "fig_unit": "",
                     "fig_info": "在上表中点选一个数字。"}
         status = FIGURE_STATUS_ZH.get(meta.get("fix_status") or "", "")
-        info = f"原句：{meta.get('sentence', '')}\n\n原文写法：**{meta.get('text', '')}**"
+        info = f"原句：{meta.get('sentence', '')}\n\n原文写法：**{_original_text(meta)}**"
         if status:
-            info += f"（{status}，{meta.get('fix_by', '')} {meta.get('fix_at', '')[:16].replace('T', ' ')}）"
+            now = f"为 {meta.get('text', '')}" if meta.get("fix_status") == "corrected" else ""
+            info += f"（{status}{now}，{meta.get('fix_by', '')} {meta.get('fix_at', '')[:16].replace('T', ' ')}）"
         return {"fig_id": figure_id, "fig_metric": meta.get("metric", ""), "fig_value": _number(meta.get("value", 0)),
                 "fig_unit": meta.get("unit", ""), "fig_info": info}
 
@@ -171,11 +181,16 @@ class FiguresHandler:
             number = float(value) if value not in (None, "") else None
         except (TypeError, ValueError):
             return f"数值“{value}”不是数字。"
+        if number is not None and not math.isfinite(number):
+            return f"数值“{value}”不是有效的数字：请填写一个有限的数值。"
         try:
             index = self.services.ready().index
             meta = index.figure(figure_id)
             if meta is None:
                 return f"库中没有这个数字（{figure_id}）。"
+            if meta.get("fix_status") == "removed":
+                return (f"这个数字（{meta.get('text', '')}，{meta.get('metric', '')}）已被标为提取错误并删除，"
+                        "不能再更正。")
             changes = {k: v for k, v in (("metric", (metric or "").strip() or None), ("value", number),
                                          ("unit", (unit or "").strip() or None)) if v is not None and v != meta.get(k)}
             if not changes:
@@ -186,7 +201,7 @@ class FiguresHandler:
             return f"库中没有这个数字（{figure_id}），它所在的报告可能已更新。请重新筛选。"
         except Exception as exc:
             return f"⚠️ {friendly_error(exc, self.services.settings)}"
-        return f"已更正：{after['metric']} {_number(after['value']):g}{after['unit']}（原文：{after.get('text', '')}）。"
+        return f"已更正：{after['metric']} {after.get('text', '')}（原文：{_original_text(after)}）。"
 
     def remove(self, figure_id: str | None, request: gr.Request = None) -> str:
         """Mark a figure as a wrong extraction: no longer shown, compared or exported; editors and admins only."""

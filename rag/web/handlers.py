@@ -57,12 +57,14 @@ def comparison_update(table: dict | None) -> Update:
 
 
 def trend_update(table: dict, axis: str) -> dict:
-    """The line chart of a trend table: a point per year that gives a figure in the table's unit
-    (a year whose report does not mention it has none)."""
-    unit = table.get("unit")
-    points = [[f"{r['year']}年", float(r["value"])] for r in table.get("rows", [])
-              if r.get("found") and r.get("value") is not None and r.get("year") and unit and r.get("unit") == unit]
-    if not points:
+    """The line chart of a trend table: a point per year that gives a figure (a year whose report
+    does not mention it has none), a fall below zero. Units follow the series' changes (件 and 个
+    together, ``rag.answer.trend.units_agree``); figures whose units do not agree get no chart."""
+    from rag.answer.trend import signed_value, units_agree
+
+    rows = [r for r in table.get("rows", []) if r.get("found") and r.get("value") is not None and r.get("year")]
+    points = [[f"{r['year']}年", float(signed_value(r["value"], r.get("qualifiers")))] for r in rows]
+    if not points or not units_agree(r.get("unit") for r in rows):
         return gr.update(visible=False)
     return gr.update(value=pd.DataFrame(points, columns=["年份", "数值"]), x="年份", y="数值", y_title=axis,
                      x_title="", visible=True)

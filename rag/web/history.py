@@ -16,14 +16,17 @@ conversation is refused with a message, never shown.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import hashlib
 import logging
 import re
+import threading
 
 import gradio as gr
 
 from rag.index.conversations import (ConversationNotFound, ConversationRefused, ConversationStore,
-                                     StoredConversation, new_id)
+                                     StoredConversation, new_id, valid_id)
 from rag.types import AnswerResult, Citation
 from rag.web.access import Refused
 from rag.web.backend import Services
@@ -34,6 +37,11 @@ from rag.web.state import Conversation, Turn, assistant_message
 
 log = logging.getLogger("govreport.app")
 BROWSER_ID = re.compile(r"^[0-9a-f]{32}$")
+# A link's ``turn``: an answer's number, a small positive integer (anything else: the last answer).
+TURN_NUMBER = re.compile(r"[1-9][0-9]{0,3}")
+# What a link with a malformed ``conv`` gets: a fixed text, never the value (the chat renders
+# the message as Markdown, so an echoed value could show a link or load an image).
+BAD_LINK = "链接中的对话编号无效（链接可能不完整或被改动过）。"
 HISTORY_LIMIT = 50  # conversations the list offers, the most recent first
 # What restoring a conversation updates besides the turn's own outputs (layout adds those).
 RESTORE_KEYS = ("conv", "chatbot", "history", "browser_id", *DOWNLOAD_KEYS)
@@ -83,6 +91,16 @@ def _when(iso: str) -> str:
         return ""
 
 
+def _continues(kept: list[dict], messages: list[dict]) -> bool:
+    """Whether ``messages`` go on from the ``kept`` ones (begin with them). The last kept answer
+    may have ended otherwise (停止 pressed as it was finishing: kept stopped, then whole)."""
+    if len(kept) > len(messages):
+        return False
+    if kept and kept[-1].get("role") == "assistant":
+        return kept[:-1] == messages[:len(kept) - 1] and messages[len(kept) - 1].get("role") == "assistant"
+    return kept == messages[:len(kept)]
+
+
 class HistoryHandlers:
     """The events that keep, list and reopen conversations, and fill the download row.
 
@@ -97,6 +115,7 @@ class HistoryHandlers:
         self.services = services
         self._store = store
         self.downloads = downloads or Downloads()
+        self._saving = threading.Lock()
 
     @property
     def store(self) -> ConversationStore:
@@ -120,7 +139,7 @@ class HistoryHandlers:
         ids = {r.id for r in rows}
         return gr.update(choices=choices, value=selected if selected in ids else None)
 
-    def restore(self, conv: Conversation, owner: str, browser_id: str, number: int | str | None,
+    def restore(self, conv: Conversation, owner: str, browser_id: str | None, number: int | str | None,
                 session: str | None, message: str | None = None) -> Update:
         """Show a conversation: its messages, answer ``number``'s sources (default: the last
         answer's), the list with it chosen, and the downloads; ``message`` instead of the chat
@@ -132,8 +151,10 @@ class HistoryHandlers:
         update: Update = {"conv": conv, "chatbot": list(conv.messages),
                           "sources": turn.get("sources", render_sources(None)),
                           "comparison": gr.update(visible=False), **turn,
-                          "history": self.history_update(owner, conv.id or None), "browser_id": browser_id,
+                          "history": self.history_update(owner, conv.id or None),
                           **self.downloads.update(conv, index, session)}
+        if browser_id and BROWSER_ID.match(str(browser_id)):  # never blank the browser's kept id
+            update["browser_id"] = browser_id
         if message:
             update["chatbot"] = [assistant_message(f"**提示：** {message}")]
             update["sources"] = sources_message(message)
@@ -146,10 +167,13 @@ class HistoryHandlers:
         owner = owner_of(request, browser_id)
         session = getattr(request, "session_hash", None)
         params = dict(getattr(request, "query_params", None) or {})
-        conv_id, number = (params.get("conv") or "").strip(), params.get("turn")
+        conv_id, number = str(params.get("conv") or "").strip(), str(params.get("turn") or "").strip()
+        number = int(number) if TURN_NUMBER.fullmatch(number) else None
         try:
             self._check(request)
             if conv_id:
+                if not valid_id(conv_id):  # checked before the lookup; the message never echoes it
+                    raise ConversationNotFound(BAD_LINK)
                 return self.restore(to_conversation(self.store.get(conv_id, owner)), owner, browser_id, number,
                                     session)
             latest = self.store.list(owner, limit=1)
@@ -171,25 +195,68 @@ class HistoryHandlers:
             return {}
         try:
             self._check(request)
+            if not valid_id(conv_id):
+                raise ConversationNotFound(BAD_LINK)
             conv = to_conversation(self.store.get(conv_id, owner))
         except (ConversationRefused, ConversationNotFound, Refused) as exc:
             text = exc.message if isinstance(exc, Refused) else str(exc)
-            return self.restore(Conversation(), owner, browser_id or "", None, session, f"无法打开这条对话：{text}")
-        return self.restore(conv, owner, browser_id or "", None, session)
+            return self.restore(Conversation(), owner, browser_id, None, session, f"无法打开这条对话：{text}")
+        return self.restore(conv, owner, browser_id, None, session)
 
     def save(self, conv: Conversation | None, browser_id: str | None, request: gr.Request = None) -> Update:
         """After an answer (or 停止): keep the conversation, then the list and the downloads
         (the ``/downloads`` endpoint: the last answer's files)."""
         conv = Conversation.of(conv)
         owner = owner_of(request, browser_id)
+        session = getattr(request, "session_hash", None)
+        update: Update = {}
         if conv.id and conv.messages:
             try:
                 self._check(request)
-                self.store.save(to_stored(conv, owner))
+                kept = self._keep(conv, owner, session)
+                if kept.id != conv.id:  # kept under a new id: the page goes on with that one
+                    conv = dataclasses.replace(conv, id=kept.id)
+                    update["conv"] = conv
             except Exception as exc:  # never in the way of the chat: the answer is shown all the same
                 log.warning("conversation %s not kept: %s", conv.id, exc)
-        return {"history": self.history_update(owner, conv.id or None),
-                **self.downloads.update(conv, None, getattr(request, "session_hash", None))}
+        return {**update, "history": self.history_update(owner, conv.id or None),
+                **self.downloads.update(conv, None, session)}
+
+    def _keep(self, conv: Conversation, owner: str, session: str | None) -> StoredConversation:
+        """Store the conversation without losing another page's answers.
+
+        Two tabs of one browser (or one user) both reopen the owner's latest conversation, so
+        they hold the same id. A page only ever adds messages to what it kept, so when the kept
+        messages are not where this page's begin, another page has added its own since: this
+        page's conversation is kept under an id of its own (the same one at each of its saves,
+        and the page is given it), and the other page's record stays as it is.
+        """
+        stored = to_stored(conv, owner)
+        with self._saving:  # one check-and-write at a time in this process
+            held = self._held(stored.id, owner)
+            if held is not None and not _continues(held.messages, stored.messages):
+                stored.id = self._fork_id(conv.id, owner, session)
+                held = self._held(stored.id, owner)
+                if held is not None and not _continues(held.messages, stored.messages):
+                    stored.id = new_id()  # a fork of the fork: nothing to continue
+                    held = None
+            if held is not None:
+                stored.created = held.created
+            return self.store.save(stored)
+
+    def _held(self, conv_id: str, owner: str) -> StoredConversation | None:
+        try:
+            return self.store.get(conv_id, owner)
+        except ConversationNotFound:
+            return None
+
+    @staticmethod
+    def _fork_id(conv_id: str, owner: str, session: str | None) -> str:
+        """The id a page's conversation goes on under once another page has changed ``conv_id``:
+        the same for each save of that page (its session), unguessable like ``new_id``."""
+        if not session:
+            return new_id()
+        return hashlib.sha256(f"{conv_id}\0{owner}\0{session}".encode()).hexdigest()[:32]
 
     def select_turn(self, conv: Conversation | None, index: int | None, request: gr.Request = None) -> Update:
         """Clicking an earlier answer: the downloads (and the link) become that answer's."""

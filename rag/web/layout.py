@@ -271,7 +271,7 @@ def _wire_history(ui: UI, blocks: gr.Blocks, history: HistoryHandlers, chat_even
     # also what a restored answer shows.
     restore_keys = tuple(dict.fromkeys((*RESTORE_KEYS, *TURN_OUTPUTS)))
     restored = [ui[k] for k in restore_keys]
-    save_keys = ("history", *DOWNLOAD_KEYS)
+    save_keys = ("history", *DOWNLOAD_KEYS, "conv")  # conv: a new id when another tab moved on
     saved = [ui[k] for k in save_keys]
 
     def load(browser_id, request: gr.Request) -> tuple:
@@ -427,10 +427,13 @@ def _users_panel(ui: UI) -> None:
 
 def _wire_users(ui: UI, blocks: gr.Blocks, users: UserHandlers) -> None:
     def on_load(request: gr.Request):
-        from rag.accounts import ROLE_ZH
+        from rag.accounts import ROLE_ZH, AccountError
 
         name = getattr(request, "username", None)
-        account = users.services.access.accounts.get(name) if name else None
+        try:
+            account = users.services.access.accounts.get(name) if name else None
+        except AccountError:  # a users file broken by hand: the page opens, the panel stays hidden
+            account = None
         who = f"当前用户：{name}（{ROLE_ZH[account.role]}）" if account else ""
         admin = users.is_admin(request)
         return who, gr.update(visible=admin), users.rows(request) if admin else []
@@ -439,14 +442,15 @@ def _wire_users(ui: UI, blocks: gr.Blocks, users: UserHandlers) -> None:
         row = evt.row_value or []
         return row[0] if row else gr.skip()
 
-    def rows_cleared(request: gr.Request):
-        return users.rows(request), ""  # the password field is emptied after each attempt
+    def rows(request: gr.Request):
+        return users.rows(request)
 
     blocks.load(on_load, None, [ui["whoami"], ui["users_panel"], ui["users"]], queue=False, api_visibility="private")
     ui["users"].select(pick_user, None, ui["user_name"], queue=False, api_visibility="private")
     add_inputs = [ui[k] for k in ("user_name", "user_role", "user_password", "user_replace")]
-    ui["user_add"].click(users.add, add_inputs, ui["user_message"], api_name="users_add") \
-        .success(rows_cleared, None, [ui["users"], ui["user_password"]], api_visibility="private")
+    added = ui["user_add"].click(users.add, add_inputs, ui["user_message"], api_name="users_add")
+    added.then(lambda: "", None, ui["user_password"], queue=False, api_visibility="private")  # even when refused
+    added.success(rows, None, ui["users"], api_visibility="private")
     ui["user_remove"].click(users.remove, ui["user_name"], ui["user_message"], api_name="users_remove") \
         .success(users.rows, None, ui["users"], api_visibility="private")
     gr.api(users.rows, api_name="users")
