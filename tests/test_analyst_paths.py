@@ -316,3 +316,30 @@ def test_a_count_in_another_measure_is_refused_with_what_the_report_states(answe
     # The same sentences answer a question in their own measure.
     staffed = answerer.run("绵阳市2024年有多少名执法人员转隶安置？", mode="extractive")
     assert not staffed.refused and "300余名" in staffed.answer
+
+
+# --- a figure of another stage is not the answer (stages.toml) ---------------------------------
+
+def test_the_asked_stage_and_the_stages_a_sentence_names():
+    from rag.answer.refusals import asked_stage, stage_not_given
+
+    assert asked_stage(_analysis("绵阳市2024年新收的行政复议案件审结了多少件？")) == "settled"
+    assert asked_stage(_analysis("绵阳市2024年受理了多少件申请？")) == "received"
+    assert asked_stage(_analysis("绵阳市2024年新收多少件？办结多少件？")) is None  # two asks
+    assert asked_stage(_analysis("绵阳市2024年办理了多少件？")) is None  # 办理: either stage
+    received = "受理市长信箱留言13367件、人民网留言3360件。[1]"
+    assert stage_not_given(_analysis("绵阳市2024年市长信箱留言办结了多少件？"), _said(received)) == ("办结", "受理")
+    # The sentence names the stage asked (too): it answers; a sentence naming no stage is not refused.
+    closed = "其中受理特殊群体法律援助案件60件,已全部完成结案。[1]"
+    assert stage_not_given(_analysis("绵阳市2024年法律援助案件结案多少件？"), _said(closed)) is None
+    assert stage_not_given(_analysis("绵阳市2024年行政复议案件办结了多少件？"), _said("办理行政复议案件68件。[1]")) is None
+    assert stage_not_given(_analysis("绵阳市2024年收到多少件申请？"), _said("依法办结272件。[1]")) == ("收到", "办结")
+
+
+def test_a_figure_of_another_stage_is_refused_with_what_the_report_states(answerer):
+    """The real answerer over the bundled index: 办结 asked, only 受理 stated."""
+    result = answerer.run("太原市2024年人民网留言办结了多少件？", mode="extractive")
+    assert result.refused and result.answer.startswith("报告中未提及办结的数字（只给出受理的数字）")
+    assert any(n.code == "stage_not_given" for n in result.notes) and "3360" in result.answer
+    received = answerer.run("太原市2024年受理人民网留言多少件？", mode="extractive")
+    assert not received.refused and "3360件" in received.answer

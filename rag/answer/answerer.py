@@ -33,7 +33,8 @@ from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm_answer import LLM_PASSAGES, MODEL_STOPPED_NOTE, ContextBudget, LLMAnswer  # noqa: F401 - re-exported
 from rag.answer.notes import Note
 from rag.answer.refusals import (MAX_QUESTION_CHARS, QuestionError, clean_question,  # noqa: F401 - re-exported
-                                 missing_places_note, not_found, refuse_unindexed, unit_not_given, unit_refusal)
+                                 missing_places_note, not_found, refuse_unindexed, stage_not_given, stage_refusal,
+                                 unit_not_given, unit_refusal)
 from rag.answer.summary import SummaryAnswer, asks_summary
 from rag.answer.table_answer import comparison_table, reports_in_scope, table_answer
 from rag.answer.trend import TrendAnswer
@@ -181,6 +182,11 @@ class Answerer:
         unit = unit_not_given(analysis, result)
         if unit is not None:
             result = unit_refusal(question, analysis, result, unit, mode)
+            yield result.answer
+            return result
+        stages = stage_not_given(analysis, result)
+        if stages is not None:
+            result = stage_refusal(question, analysis, result, *stages, mode)
             yield result.answer
             return result
         if analysis.operation and not result.refused:

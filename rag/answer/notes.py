@@ -47,6 +47,9 @@ WORDING: dict[str, tuple[str, str]] = {
                          "模型写的概述未采用（{reason}），只列出报告原文要点"),
     "change_not_given": ("the reports state the figure but not how it changed; said so, with what they state",
                          "报告只给出该数字、未给出其变化，已说明并列出报告所载"),
+    "stage_not_given": ("the question asks for the number {asked} and the passages found give only the number "
+                        "{stated}; said so, with what they state",
+                        "问题问的是{asked}的数字，报告相关段落只给出{stated}的数字，已说明并列出报告所载"),
     "unit_not_given": ("the question asks for a number of {unit} and the passages found state none; said so, "
                        "with what they state",
                        "问题问的是以“{unit}”计的数字，报告相关段落没有给出，已说明并列出报告所载"),

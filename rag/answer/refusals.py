@@ -126,3 +126,50 @@ def unit_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, u
                            citations=result.citations, contexts=result.contexts, mode=mode)
     refusal.notes.append(Note("unit_not_given", unit=unit))
     return refusal
+
+
+# --- a figure of another stage is not the answer --------------------------------------------
+
+_ASKS = re.compile(r"多少|几")
+
+
+def asked_stage(analysis: QueryAnalysis) -> str | None:
+    """The stage (``stages.toml``) the question asks a figure of: the one named last before its
+    only 多少/几 ("新收的案件审结了多少件" -> settled); None without one, or with several asks."""
+    asks = list(_ASKS.finditer(analysis.normalised))
+    if len(asks) != 1:
+        return None
+    head = analysis.normalised[:asks[0].start()]
+    found = [(head.rfind(word), stage) for stage, words in LEXICONS.stages.items() for word in words if word in head]
+    return max(found)[1] if found else None
+
+
+def stage_not_given(analysis: QueryAnalysis, result: AnswerResult) -> tuple[str, str] | None:
+    """(the stage word asked, the stage word stated) when the answer's sentences name only another
+    stage than the one asked (办结 asked, 受理 stated); None when they name the asked one, or none."""
+    if result.refused or not analysis.asks_figure or analysis.operation:
+        return None
+    stage = asked_stage(analysis)
+    if stage is None:
+        return None
+    from rag.text.normalize import matching_form
+
+    said = matching_form(_MARKER.sub("", result.answer))
+    if any(word in said for word in LEXICONS.stages[stage]):
+        return None
+    head = analysis.normalised[:_ASKS.search(analysis.normalised).start()]
+    asked = max((head.rfind(w), len(w), w) for w in LEXICONS.stages[stage] if w in head)[2]
+    stated = [w for other, words in LEXICONS.stages.items() if other != stage for w in words if w in said]
+    return (asked, stated[0]) if stated else None
+
+
+def stage_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, asked: str, stated: str,
+                  mode: str) -> AnswerResult:
+    """Say the report gives no figure of the stage asked, and what it does state."""
+    en = analysis.language == "en"
+    lead = (f"The reports do not give the number {asked} (they state the number {stated}); what they state:" if en
+            else f"报告中未提及{asked}的数字（只给出{stated}的数字）；报告所载为：")
+    refusal = AnswerResult(question=question, answer=f"{lead}\n{result.answer}", refused=True,
+                           citations=result.citations, contexts=result.contexts, mode=mode)
+    refusal.notes.append(Note("stage_not_given", asked=asked, stated=stated))
+    return refusal

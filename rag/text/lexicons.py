@@ -17,7 +17,7 @@ from pathlib import Path
 DATA = Path(__file__).with_name("data")
 FILES = ("glossary.toml", "stopwords.txt", "meta_words.txt", "light_verbs.txt", "thresholds.toml", "parts.toml",
          "synonyms.toml", "arithmetic.toml", "list_kinds.toml",
-         "issuers.toml", "units.toml")  # issuers: read by rag.text.places; listed so every eval run records it
+         "issuers.toml", "units.toml", "stages.toml")  # issuers: read by rag.text.places; listed so every eval run records it
 
 
 def _words(text: str) -> frozenset[str]:
@@ -40,6 +40,8 @@ class Lexicons:
         list_kinds: list questions' category words and what names their instances (``list_kinds.toml``).
         asked_units: a measure word a question asks for -> the units of a figure that answer it
             (``units.toml``, read by ``rag.answer.refusals``).
+        stages: a case's stages (received, settled) -> the words the reports use for each
+            (``stages.toml``, read by ``rag.answer.refusals``).
         fingerprints: file name -> the first 12 hex digits of its SHA-256.
         folder: where the files were read from (named in errors).
     """
@@ -54,6 +56,7 @@ class Lexicons:
     arithmetic: dict
     list_kinds: list[dict]
     asked_units: dict[str, list[str]]
+    stages: dict[str, list[str]]
     fingerprints: dict[str, str]
     folder: Path = DATA
 
@@ -80,6 +83,7 @@ class Lexicons:
             arithmetic = tomllib.loads(texts["arithmetic.toml"])
             list_kinds = tomllib.loads(texts["list_kinds.toml"])["kinds"]
             asked_units = tomllib.loads(texts["units.toml"])["asked"]
+            stages = tomllib.loads(texts["stages.toml"])["stages"]
         except (tomllib.TOMLDecodeError, KeyError) as exc:
             raise Lexicons.DataError(f"{folder}: glossary.toml needs a [glossary] table, synonyms.toml a [synonyms] "
                                      f"table, and thresholds.toml and parts.toml must be valid TOML: {exc}") from exc
@@ -92,7 +96,7 @@ class Lexicons:
         return cls(glossary=glossary, stopwords=_words(texts["stopwords.txt"]),
                    meta_words=_words(texts["meta_words.txt"]), light_verbs=_words(texts["light_verbs.txt"]),
                    thresholds=thresholds, parts=parts, synonyms=synonyms, arithmetic=arithmetic, list_kinds=list_kinds,
-                   asked_units=asked_units, fingerprints=fingerprints, folder=folder)
+                   asked_units=asked_units, stages=stages, fingerprints=fingerprints, folder=folder)
 
     def threshold(self, section: str, name: str) -> float:
         """Raises: Lexicons.DataError: the threshold is not in thresholds.toml."""
@@ -105,7 +109,8 @@ class Lexicons:
         """What an evaluation run records: the thresholds, and each file's size and fingerprint."""
         sizes = {"glossary.toml": len(self.glossary), "stopwords.txt": len(self.stopwords),
                  "meta_words.txt": len(self.meta_words), "light_verbs.txt": len(self.light_verbs),
-                 "synonyms.toml": len(self.synonyms), "units.toml": len(self.asked_units)}
+                 "synonyms.toml": len(self.synonyms), "units.toml": len(self.asked_units),
+                 "stages.toml": sum(len(words) for words in self.stages.values())}
         return {"thresholds": self.thresholds,
                 "files": {name: {"sha256": self.fingerprints[name], **({"entries": sizes[name]} if name in sizes else {})}
                           for name in FILES}}
