@@ -86,12 +86,7 @@ def bar_chart(table: dict, path: str | Path, title: str | None = None) -> Path:
         ax.set_ylabel(unit)
         ax.spines[["top", "right"]].set_visible(False)
         ax.margins(y=0.15)
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-        plt.close(fig)
-    return path
+        return _save(fig, path)
 
 
 def line_chart(table: dict, path: str | Path, title: str | None = None) -> Path:
@@ -150,11 +145,18 @@ def line_chart(table: dict, path: str | Path, title: str | None = None) -> Path:
         ax.set_ylabel(unit)
         ax.spines[["top", "right"]].set_visible(False)
         ax.margins(x=0.15, y=0.2)
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-        plt.close(fig)
+        return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Lay out, write and close a chart (called inside its rc_context, so the CJK font applies)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
     return path
 
 
