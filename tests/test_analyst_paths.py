@@ -343,3 +343,77 @@ def test_a_figure_of_another_stage_is_refused_with_what_the_report_states(answer
     assert any(n.code == "stage_not_given" for n in result.notes) and "3360" in result.answer
     received = answerer.run("太原市2024年受理人民网留言多少件？", mode="extractive")
     assert not received.refused and "3360件" in received.answer
+
+
+# --- two or more figures asked in separate clauses (rag.answer.asks) ---------------------------
+
+def test_a_question_is_split_into_its_figure_asks():
+    from rag.retrieve.query import split_asks
+
+    assert split_asks("侯马市2023年公布重大决策事项多少项？对多少件文件草案进行了合法性审核？") == [
+        "侯马市2023年公布重大决策事项多少项？", "对多少件文件草案进行了合法性审核？"]
+    assert split_asks("绵阳市2024年新建了多少个法治文化阵地，办好了多少件法律援助案件？") == [
+        "绵阳市2024年新建了多少个法治文化阵地，", "办好了多少件法律援助案件？"]
+    # Context before the only ask goes with it; "新收、办结各多少件" is one ask.
+    assert split_asks("跟热线合作以后，投诉少了多少？") == ["跟热线合作以后，投诉少了多少？"]
+    assert split_asks("新收、办结各多少件？") == ["新收、办结各多少件？"]
+    assert split_asks("How many cases were received, and how many were closed?") == [
+        "How many cases were received, ", "and how many were closed?"]
+    analysis = _analysis("绵阳市2024年新建了多少个法治文化阵地，办好了多少件法律援助案件？")
+    assert [a.text for a in analysis.asks] == ["绵阳市2024年新建了多少个法治文化阵地，", "办好了多少件法律援助案件？"]
+    assert "法律援助" in analysis.asks[1].terms and "法律援助" not in analysis.asks[0].terms
+    # A clause of one term says too little alone: it joins the ask before it (then there is one).
+    assert _analysis("绵阳市2024年执法队伍撤销了多少支、留下多少？").asks == []
+    assert _analysis("绵阳市2024年新收行政复议案件多少件？").asks == []
+
+
+def test_each_ask_finds_its_own_sentence_or_is_said_to_be_not_mentioned():
+    from rag.answer.asks import EachAsk
+
+    passages = [_passage("新建法治文化阵地64个,建设“法律之家”238个。强化乡村公共法律服务平台建设。", region="绵阳市"),
+                _passage("办好法律援助案件5250件,避免和挽回群众经济损失5276万元。", region="绵阳市")]
+    analysis = _analysis("绵阳市2024年新建了多少个法治文化阵地，办好了多少件法律援助案件？")
+    result = EachAsk(_Keywords()).run(analysis.question, analysis, passages)
+    assert not result.refused and "64个" in result.answer and "5250件" in result.answer
+    assert {c.n for c in result.citations} == {1, 2} and result.notes[0].code == "asks_answered"
+    # The second ask is not in the passages: the first is answered, the second said not mentioned.
+    part = _analysis("绵阳市2024年新建了多少个法治文化阵地？全市有多少名专职法律援助律师？")
+    partly = EachAsk(_Keywords()).run(part.question, part, passages[:1])
+    assert "64个" in partly.answer and partly.answer.splitlines()[-1] == "报告中未提及：全市有多少名专职法律援助律师"
+    assert any(n.code == "ask_not_mentioned" for n in partly.notes) and not partly.refused
+    # An ask in another unit than its sentence's is not answered: 名 asked, 件 stated.
+    unit = _analysis("绵阳市2024年新建了多少个法治文化阵地？法律援助案件有多少名律师办理？")
+    said = EachAsk(_Keywords()).run(unit.question, unit, passages)
+    assert said.answer.splitlines()[-1] == "报告中未提及：法律援助案件有多少名律师办理"
+    # A rate asked (computed from counts when it is not stated) is the arithmetic path's: not split.
+    assert _analysis("绵阳市2024年新建了多少个法治文化阵地？法律援助案件的办结率是多少？").asks == []
+    # Nothing answered at all: no answer from this path (the whole question's refusal stands).
+    none = _analysis("绵阳市2024年有多少名律师？有多少个公证处？")
+    assert EachAsk(_Keywords()).run(none.question, none, passages) is None
+    single = _analysis("绵阳市2024年新建了多少个法治文化阵地？")
+    assert EachAsk(_Keywords()).run(single.question, single, passages) is None
+
+
+def test_a_rate_the_report_does_not_state_is_not_answered_with_a_count():
+    from rag.answer.refusals import rate_not_given
+
+    counts = "受理市长信箱留言13367件、人民网留言3360件。[1]"
+    assert rate_not_given(_analysis("绵阳市2024年市长信箱留言的办结率是多少？"), _said(counts))
+    assert not rate_not_given(_analysis("绵阳市2024年调解成功率是多少？"), _said("调解成功率达98%。[1]"))
+    assert not rate_not_given(_analysis("绵阳市2024年市长信箱留言多少件？"), _said(counts))  # no rate asked
+    # 率先 is no rate; a change asked (增长率) is the change check's.
+    assert not rate_not_given(_analysis("绵阳市2024年在全省率先办理了多少件？"), _said(counts))
+    assert not rate_not_given(_analysis("绵阳市2024年留言增长率是多少？"), _said(counts))
+
+
+def test_two_asks_on_the_real_index(answerer):
+    """The real answerer over the bundled index: two figures from two sentences, and one not given."""
+    both = answerer.run("侯马市2023年市政府网站公布的本年度重大决策事项有多少项？对多少件市政府拟发布的文件草案进行了合法性审核？",
+                        mode="extractive")
+    assert not both.refused and "16项" in both.answer and "46件" in both.answer
+    assert all(c.region == "侯马市" for c in both.citations)
+    partly = answerer.run("侯马市2023年共办理各类法律援助案件多少件？全市有多少名专职法律援助律师？", mode="extractive")
+    assert not partly.refused and "150件" in partly.answer
+    assert partly.answer.splitlines()[-1] == "报告中未提及：全市有多少名专职法律援助律师"
+    rate = answerer.run("太原市2024年市长信箱留言的办结率是多少？", mode="extractive")
+    assert rate.refused and rate.answer.startswith("报告中未提及该比率") and "13367件" in rate.answer

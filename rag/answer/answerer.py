@@ -9,10 +9,13 @@ It orchestrates named steps, each in its own module:
 4. the answer path: ``summary`` for what a report's part or section says as a whole (in LLM
    mode with the model's overview above its points, ``LLMAnswer.overview``);
    ``trend`` for a figure of one place over several years (a cited series, the changes computed);
-   ``table_answer`` for a figure compared across reports; ``arithmetic`` for a sum, share,
-   average or threshold over the cited figures; otherwise the
+   ``table_answer`` for a figure compared across reports; ``asks`` for two or more figures asked
+   in separate clauses (each found and checked on its own, "未提及" for one the reports do not
+   give); ``arithmetic`` for a sum, share, average or threshold over the cited figures; otherwise the
    ``extractive`` answer, which ``llm_answer.LLMAnswer`` may replace in LLM mode when the model's
-   answer passes its checks (``llm_checks``, grounding);
+   answer passes its checks (``llm_checks``, grounding). In LLM mode a question the extractive
+   check refuses goes to ``choice``: the model picks which candidate sentence, if any, gives the
+   figure asked, and the pick is checked;
 5. citations resolved to the passages the answer cites.
 
 The result is CONTRACT.md's JSON object.
@@ -28,13 +31,16 @@ from typing import Iterator
 from langchain_core.language_models import BaseChatModel
 
 from rag.answer.arithmetic import Computation
+from rag.answer.asks import EachAsk
+from rag.answer.choice import SentenceChoice
 from rag.answer.citations import resolve_citations
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm_answer import LLM_PASSAGES, MODEL_STOPPED_NOTE, ContextBudget, LLMAnswer  # noqa: F401 - re-exported
 from rag.answer.notes import Note
 from rag.answer.refusals import (MAX_QUESTION_CHARS, QuestionError, clean_question,  # noqa: F401 - re-exported
-                                 missing_places_note, not_found, refuse_unindexed, stage_not_given, stage_refusal,
-                                 unit_not_given, unit_refusal)
+                                 change_not_given, change_refusal, missing_places_note, not_found, rate_not_given,
+                                 rate_refusal, refuse_unindexed,
+                                 stage_not_given, stage_refusal, unit_not_given, unit_refusal)
 from rag.answer.summary import SummaryAnswer, asks_summary
 from rag.answer.table_answer import comparison_table, reports_in_scope, table_answer
 from rag.answer.trend import TrendAnswer
@@ -174,9 +180,24 @@ class Answerer:
             result = table_answer(question, analysis, passages, table, mode, snap.keywords, self.retriever.index)
             yield result.answer
             return result
+        each = EachAsk(snap.keywords).run(question, analysis, passages)
+        if each is not None:
+            # Two or more figures asked in separate clauses: each ask found and checked on its own.
+            if mode == "llm" and self._llm is not None and not any(n.code == "ask_not_mentioned" for n in each.notes):
+                return (yield from self._llm.stream(question, analysis, passages, each, snap.analyzer.place_names()))
+            # Answered in part: the "未提及" lines are the answer too, so no model rewrites it.
+            each.mode = mode
+            yield each.answer
+            return each
         result = extractive_answer(question, analysis, passages, snap.keywords)
-        if not result.refused and _change_not_given(analysis, result):
-            result = _change_refusal(question, analysis, result, mode)
+        if result.refused and mode == "llm" and self._llm is not None:
+            # The question's words are not the report's: the model says which sentence, if any, answers.
+            chosen = self._llm.choose(question, analysis, passages, result, SentenceChoice(snap.keywords))
+            if chosen is not None:
+                yield chosen.answer
+                return chosen
+        if not result.refused and change_not_given(analysis, result):
+            result = change_refusal(question, analysis, result, mode)
             yield result.answer
             return result
         unit = unit_not_given(analysis, result)
@@ -196,6 +217,10 @@ class Answerer:
                 result.mode = mode
                 yield result.answer
                 return result
+        if rate_not_given(analysis, result):
+            result = rate_refusal(question, analysis, result, mode)
+            yield result.answer
+            return result
         if mode == "llm" and not result.refused:
             return (yield from self._llm.stream(question, analysis, passages, result, snap.analyzer.place_names()))
         # Extractive mode, or a question no passage supports: the LLM is not asked to guess
@@ -245,31 +270,3 @@ def _without_figures(normalised: str) -> str:
 def _same_unit_figure(line: str, premise: list[Figure]) -> bool:
     """Whether an answer line states a figure of the kind the question's figure is (a % for a %)."""
     return any(f.percent == p.percent for f in stated_figures(MARKER.sub("", line)) for p in premise)
-
-
-# A question asking how a figure changed (同比增长多少, 比上年下降了多少, growth rate). Narrower
-# than compare's _CHANGE_ASKED, which also takes 下降/减少 as a metric word ("信访总量下降"): here
-# the question must ask for the change itself.
-_ASKS_FOR_CHANGE = re.compile(r"同比|环比|比上年|较上年|比去年|较去年|比前一年|跟前一年比|增幅|降幅|增长率|增速|"
-                           r"(?:增长|下降|上升|减少|增加)(?:了)?(?:多少|几)|\b(?:growth|increase|decrease|grew|rose|fell)\b",
-                           re.IGNORECASE)
-
-
-def _change_not_given(analysis: QueryAnalysis, result: AnswerResult) -> bool:
-    """The question asks how a figure changed and the answering sentences state no change."""
-    if not analysis.asks_figure or not _ASKS_FOR_CHANGE.search(analysis.normalised) or analysis.operation:
-        return False
-    figures = [f for line in result.answer.splitlines() for f in extract_figures(MARKER.sub("", line))]
-    return bool(figures) and not any(f.change for f in figures)
-
-
-def _change_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, mode: Mode) -> AnswerResult:
-    """Say the change is not given, and what the report does state (never that figure as the answer)."""
-    en = analysis.language == "en"
-    lead = ("The reports do not give how this figure changed; what they state:" if en
-            else "报告中未提及该数字的变化（增长或下降）；报告所载为：")
-    answer = f"{lead}\n{result.answer}"
-    refusal = AnswerResult(question=question, answer=answer, refused=True, citations=result.citations,
-                           contexts=result.contexts, mode=mode)
-    refusal.notes.append(Note("change_not_given"))
-    return refusal

@@ -14,6 +14,8 @@ from typing import Iterator
 from langchain_core.language_models import BaseChatModel
 
 from rag.answer import llm_checks
+from rag.answer.choice import ASK as CHOICE_ASK
+from rag.answer.choice import SentenceChoice
 from rag.answer.citations import resolve_citations
 from rag.answer.generate import EXCERPT_CHARS, build_answer_chain, excerpt
 from rag.answer.grounding import attribute, check_grounding
@@ -95,6 +97,26 @@ class LLMAnswer:
                 fallback.notes.append(Note("llm_failed", error=f"{type(exc).__name__}: {str(exc)[:200]}"))
             return None
         return "".join(pieces).strip()
+
+    def choose(self, question: str, analysis: QueryAnalysis, passages: list[Passage], refusal: AnswerResult,
+               choice: SentenceChoice) -> AnswerResult | None:
+        """The sentence the model picks as the answer to a question the extractive check refused
+        (``rag.answer.choice``), checked; None when there is nothing to offer or the pick fails.
+
+        The model's words are a decision, not the answer: nothing of them is streamed.
+        """
+        candidates = choice.candidates(analysis, passages)
+        if not candidates:
+            return None
+        inputs = {"question": CHOICE_ASK[analysis.language].format(question=question),
+                  "passages": SentenceChoice.given(candidates, passages), "language": analysis.language}
+        generating = self._generate(inputs, refusal)
+        try:
+            while True:
+                next(generating)
+        except StopIteration as done:
+            raw = done.value
+        return choice.checked(question, raw, analysis, passages, candidates)
 
     def overview(self, question: str, analysis: QueryAnalysis, summary: AnswerResult,
                  place_names: dict[str, str]) -> Iterator[str]:

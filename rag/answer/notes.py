@@ -47,12 +47,22 @@ WORDING: dict[str, tuple[str, str]] = {
                          "模型写的概述未采用（{reason}），只列出报告原文要点"),
     "change_not_given": ("the reports state the figure but not how it changed; said so, with what they state",
                          "报告只给出该数字、未给出其变化，已说明并列出报告所载"),
+    "rate_not_given": ("the question asks for a rate and the passages found state only counts; said so, "
+                       "with what they state",
+                       "问题问的是比率，报告相关段落只给出数量，已说明并列出报告所载"),
     "stage_not_given": ("the question asks for the number {asked} and the passages found give only the number "
                         "{stated}; said so, with what they state",
                         "问题问的是{asked}的数字，报告相关段落只给出{stated}的数字，已说明并列出报告所载"),
     "unit_not_given": ("the question asks for a number of {unit} and the passages found state none; said so, "
                        "with what they state",
                        "问题问的是以“{unit}”计的数字，报告相关段落没有给出，已说明并列出报告所载"),
+    "asks_answered": ("the question asks for {asked} figures; each was looked up on its own ({answered} found)",
+                      "问题问了{asked}个数字，已逐项查找（找到{answered}项）"),
+    "ask_not_mentioned": ("the reports found do not give: {asks}; said so beside the figures they give",
+                          "报告相关段落没有给出：{asks}；已在回答中说明"),
+    "model_chose": ("the question's words are not the report's: the model picked the answering sentence among "
+                    "{offered}, and its pick was checked against the sentence",
+                    "问题的措辞与报告不同：由模型从{offered}句候选原文中选出回答的一句，并已与原文核对"),
     "premise_differs": ("the question's figure ({figures}) is not in the reports; answered with the reports' figures",
                         "问题中的数字（{figures}）与报告不符，已按报告所载数字回答"),
     "computed": ("the computation was done by code from the cited figures",

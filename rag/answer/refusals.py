@@ -14,7 +14,7 @@ from rag.answer.notes import Note
 from rag.retrieve.query import QueryAnalysis, QueryAnalyzer
 from rag.text.figures import extract_figures
 from rag.text.lexicons import LEXICONS
-from rag.types import AnswerResult
+from rag.types import AnswerResult, Mode
 
 MAX_QUESTION_CHARS = 1000
 _ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
@@ -173,3 +173,64 @@ def stage_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, 
                            citations=result.citations, contexts=result.contexts, mode=mode)
     refusal.notes.append(Note("stage_not_given", asked=asked, stated=stated))
     return refusal
+
+
+# --- a change the report does not state -----------------------------------------------------
+
+# A question asking how a figure changed (同比增长多少, 比上年下降了多少, growth rate). Narrower
+# than compare's _CHANGE_ASKED, which also takes 下降/减少 as a metric word ("信访总量下降"): here
+# the question must ask for the change itself.
+_ASKS_FOR_CHANGE = re.compile(r"同比|环比|比上年|较上年|比去年|较去年|比前一年|跟前一年比|增幅|降幅|增长率|增速|"
+                           r"(?:增长|下降|上升|减少|增加)(?:了)?(?:多少|几)|\b(?:growth|increase|decrease|grew|rose|fell)\b",
+                           re.IGNORECASE)
+
+
+def change_not_given(analysis: QueryAnalysis, result: AnswerResult) -> bool:
+    """The question asks how a figure changed and the answering sentences state no change."""
+    if not analysis.asks_figure or not _ASKS_FOR_CHANGE.search(analysis.normalised) or analysis.operation:
+        return False
+    figures = [f for line in result.answer.splitlines() for f in extract_figures(_MARKER.sub("", line))]
+    return bool(figures) and not any(f.change for f in figures)
+
+
+def change_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, mode: Mode) -> AnswerResult:
+    """Say the change is not given, and what the report does state (never that figure as the answer)."""
+    en = analysis.language == "en"
+    lead = ("The reports do not give how this figure changed; what they state:" if en
+            else "报告中未提及该数字的变化（增长或下降）；报告所载为：")
+    answer = f"{lead}\n{result.answer}"
+    refusal = AnswerResult(question=question, answer=answer, refused=True, citations=result.citations,
+                           contexts=result.contexts, mode=mode)
+    refusal.notes.append(Note("change_not_given"))
+    return refusal
+
+
+# --- a rate the report does not state -------------------------------------------------------
+
+# A question asking for a rate or share itself ("办结率是多少", "占比", "what percentage"); 率先 is
+# no rate. A computed share (analysis.operation) is the arithmetic path's.
+_ASKS_FOR_RATE = re.compile(r"[\u4e00-\u9fff]率(?![先领])|比例|占比|百分之|百分比|"
+                            r"\b(?:percentage|proportion|rate|share)\b", re.IGNORECASE)
+
+
+def rate_not_given(analysis: QueryAnalysis, result: AnswerResult) -> bool:
+    """The question asks for a rate and the answering sentences state counts but no rate
+    (a % or 成), and none could be computed: offering the count would answer another question."""
+    if result.refused or not analysis.asks_figure or analysis.operation not in (None, "rate"):
+        return False  # a rate asked of counts (operation "rate") comes here once it could not be computed
+    if not _ASKS_FOR_RATE.search(analysis.normalised) or _ASKS_FOR_CHANGE.search(analysis.normalised):
+        return False  # a change asked (增长率) is change_not_given's
+    figures = [f for line in result.answer.splitlines() for f in extract_figures(_MARKER.sub("", line))]
+    return bool(figures) and not any(f.percent or f.unit == "成" for f in figures)
+
+
+def rate_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, mode: Mode) -> AnswerResult:
+    """Say the rate is not given, and what the report does state (never a count as the answer)."""
+    en = analysis.language == "en"
+    lead = ("The reports do not give this rate; what they state:" if en
+            else "报告中未提及该比率（只给出数量）；报告所载为：")
+    refusal = AnswerResult(question=question, answer=f"{lead}\n{result.answer}", refused=True,
+                           citations=result.citations, contexts=result.contexts, mode=mode)
+    refusal.notes.append(Note("rate_not_given"))
+    return refusal
+

@@ -46,6 +46,36 @@ _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _PHRASE_EDGE = re.compile(r"[\"'“”‘’「」『』,，。?？!！、:：;；()（）\s]|的|了|提到|提及|把|对|在|关于")
 _OR = re.compile(r"或者|或是|或|还是|\bor\b")
 _GLOSS = re.compile(r"[(（](?P<body>[^()（）]*[、/或][^()（）]*)[)）]")
+# Where one ask of a question may end: a question mark or semicolon, a comma or enumeration comma,
+# and in English ", and" before the next "how many".
+_CLAUSE_END = re.compile(r"(?<=[?？;；,，、])|(?=\s*,?\s*\band (?:how|what)\b)", re.IGNORECASE)
+
+
+def split_asks(question: str) -> list[str]:
+    """The question cut into clauses that each ask for a figure (the text between two asks goes
+    with the ask that follows it; text after the last ask goes with that ask).
+
+    >>> split_asks("侯马市2023年公布重大决策事项多少项？对多少件文件草案进行了合法性审核？")
+    ['侯马市2023年公布重大决策事项多少项？', '对多少件文件草案进行了合法性审核？']
+    >>> split_asks("新收、办结各多少件？")
+    ['新收、办结各多少件？']
+    """
+    clauses: list[str] = []
+    current, asked = "", False
+    for piece in (p for p in _CLAUSE_END.split(question) if p):
+        asks = bool(_ASKS_FIGURE.search(matching_form(piece)))
+        if asks and asked:
+            clauses.append(current)
+            current, asked = piece, True
+        else:
+            current += piece
+            asked = asked or asks
+    if current:
+        if asked or not clauses:
+            clauses.append(current)
+        else:
+            clauses[-1] += current
+    return clauses
 
 
 def _phrase_before(text: str, end: int) -> tuple[int, int]:
@@ -96,6 +126,23 @@ def alternatives(topic: str, terms: list[str]) -> list[list[list[str]]]:
     return result
 
 
+@dataclass(frozen=True)
+class Ask:
+    """One of several figures a question asks for ("…公布了多少项？对多少件草案进行了审核？").
+
+    Attributes:
+        text: the clause as asked (for "报告中未提及：…").
+        normalised: its matching form (the figures it states are checked against it).
+        terms: its own search terms.
+        alternatives: its own groups of alternative terms.
+    """
+
+    text: str
+    normalised: str
+    terms: tuple[str, ...]
+    alternatives: tuple = ()
+
+
 @dataclass
 class QueryAnalysis:
     """What a question asks about.
@@ -121,6 +168,8 @@ class QueryAnalysis:
         operation: what it asks to compute from stated figures (sum, share, average, ...), and
             ``operation_text`` the words saying so (``rag/text/data/arithmetic.toml``).
         part: the part of the report it asks about (shortcomings, plans …; ``rag.text.parts``).
+        asks: the figures it asks for one by one when it asks for two or more in separate
+            clauses ("多少项？…多少件？"), each with its own terms (``split_asks``); else empty.
         span, trend, trend_years, trend_missing: a figure of one place over several years
             ("太原市近三年新收行政复议案件的变化", "X区2023年和2024年…"): the years resolved against
             the place's indexed reports, and those asked for that no report covers.
@@ -149,6 +198,7 @@ class QueryAnalysis:
     trend_years: list[int] = field(default_factory=list)  # the place's indexed years it covers
     trend_missing: list[int] = field(default_factory=list)  # years it asks for that the index lacks
     instance: str = ""  # for "哪些文件/荣誉": the pattern a sentence naming one matches (rag.text.lists)
+    asks: list[Ask] = field(default_factory=list)  # two or more figures asked in separate clauses
 
     @property
     def stated(self) -> str:
@@ -237,7 +287,8 @@ class QueryAnalyzer:
 
     # --- public --------------------------------------------------------------------------
 
-    def run(self, question: str) -> QueryAnalysis:
+    def run(self, question: str, *, split: bool = True) -> QueryAnalysis:
+        """The question's analysis (``split=False``: without ``asks``, for one of its clauses)."""
         normalised = matching_form(arabic_years(question or ""))
         analysis = QueryAnalysis(question=question, normalised=normalised)
         han = sum(1 for ch in normalised if "\u4e00" <= ch <= "\u9fff")
@@ -302,7 +353,23 @@ class QueryAnalyzer:
         self._resolve_years(analysis)
         if several_years:
             self._resolve_trend(analysis)
+        if split and analysis.asks_figure and not analysis.operation and not analysis.trend:
+            analysis.asks = self._asks(question)
         return analysis
+
+    def _asks(self, question: str) -> list[Ask]:
+        """The question's figure asks, each analysed on its own; empty unless there are two or more
+        with two terms or more each (a clause of one term, "留下了多少支", says too little alone)."""
+        asks: list[Ask] = []
+        for clause in split_asks(question):
+            sub = self.run(clause, split=False)
+            if len(set(sub.terms)) < 2 and asks:
+                previous = asks.pop()
+                clause = previous.text + clause
+                sub = self.run(clause, split=False)
+            asks.append(Ask(text=clause, normalised=sub.normalised, terms=tuple(sub.terms),
+                            alternatives=tuple(sub.alternatives)))
+        return asks if len(asks) > 1 and all(len(set(a.terms)) >= 2 for a in asks) else []
 
     def place_names(self) -> dict[str, str]:
         """Every spelling of every indexed region (太原, 太原市, taiyuan) -> its official name."""
