@@ -417,3 +417,13 @@ def test_two_asks_on_the_real_index(answerer):
     assert partly.answer.splitlines()[-1] == "报告中未提及：全市有多少名专职法律援助律师"
     rate = answerer.run("太原市2024年市长信箱留言的办结率是多少？", mode="extractive")
     assert rate.refused and rate.answer.startswith("报告中未提及该比率") and "13367件" in rate.answer
+
+
+def test_the_count_after_which_is_part_of_the_question_word():
+    """"是哪三份文书": a sentence lists the three, it does not say 三份; 三书同达 stays a term."""
+    from rag.index.keywords import question_terms
+
+    terms = question_terms("太仓市2024年推行的“三书同达”工作机制是哪三份文书？")
+    assert "三份" not in terms and {"三书", "同达", "文书"} <= set(terms)
+    assert "两个" not in question_terms("绵阳市推进的是哪两个国家试点？")
+    assert "三个" in question_terms("建立了三个中心")  # a count outside a question word stays

@@ -28,6 +28,7 @@ from rag.text.normalize import matching_form
 STOPWORDS = LEXICONS.stopwords
 # A token holding one of these only makes a sentence a question (几个, 哪一部, 各是, 多少).
 _QUESTION_PART = re.compile(r"哪|几|多少|什么|谁|吗|怎样|如何|是否|各是|各有|各为|分别")
+_WHICH_COUNT = re.compile(r"哪(?:[一二两三四五六七八九十]+|\d+)(?:个|份|项|种|类|家|条|件|部|位|名|支|批|本|篇|张|级|方面|大)?")
 # Words about the report rather than its content ("哪些城市的报告列出了…数量"): meta_words.txt.
 _META_WORDS = LEXICONS.meta_words
 _TOKEN_OK = re.compile(r"[\w%.]", re.UNICODE)
@@ -68,8 +69,11 @@ def question_terms(text: str) -> list[str]:
         >>> question_terms("2024年完成了几个审计项目？")
         ['2024', '完成', '审计', '项目']
     """
+    # "是哪三份文书": the count after 哪 belongs to the question word (jieba cuts 哪 | 三份), not to
+    # the terms a sentence should hold; the sentence lists the three instead.
+    text = _WHICH_COUNT.sub(" ", matching_form(text))
     # Whole words first (哪一部), so their parts (一部) are dropped with them.
-    words = _jieba().cut(matching_form(text))
+    words = _jieba().cut(text)
     kept = " ".join(w for w in words if not _QUESTION_PART.search(w))
     return [t for t in tokenize(kept) if not _QUESTION_PART.search(t) and t not in _META_WORDS]
 
