@@ -2,7 +2,10 @@
 
 Wording lives here, in both languages: a refusal without retrieval when the question names
 only places or years that are not indexed, the refusal when no passage supports an answer, the
-note for named places that are missing, and the check of the question itself.
+note for named places that are missing, and the check of the question itself. The precise
+refusals live here too: the sentences found answer another question than the one asked (a
+count in another measure, a figure of another stage, a count where a change or a rate is
+asked), so the answer says what is not given and shows what is.
 """
 
 from __future__ import annotations
