@@ -4,7 +4,7 @@
 that the report states in two sentences. Scored as one question, no sentence holds enough of
 its terms, and it is refused; scored ask by ask (``QueryAnalysis.asks``), each clause finds its
 own sentence. Each ask is held to the checks a one-figure question is held to (coverage, the
-figures it states, the unit and case stage it asks for, a change it asks for); an ask that
+figures it states, the unit and case stage it asks for, a change or rate it asks for); an ask that
 fails them is said to be not mentioned, so a question answered in part says which part the
 reports do not give instead of being refused whole or answered with another figure.
 """
@@ -16,7 +16,7 @@ import dataclasses
 from rag.answer.citations import resolve_citations
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.notes import Note
-from rag.answer.refusals import change_not_given, rate_not_given, stage_not_given, unit_not_given
+from rag.answer.refusals import answers_as_asked
 from rag.index.keywords import KeywordIndex
 from rag.retrieve.query import Ask, QueryAnalysis
 from rag.text.markers import MARKER
@@ -65,7 +65,7 @@ class EachAsk:
         # A sentence already given for one ask may answer another in other words ("索回欠款" for
         # "要回来多少欠款"): it does at the lower bar a named place's sentence is held to.
         missing = [ask.text.strip(" ，,、；;？?") for ask in unanswered
-                   if not self.answered_by(question, analysis, ask, lines, passages)]
+                   if not self.answered_by(question, analysis, ask, lines)]
         lines += [_NOT_MENTIONED[analysis.language].format(ask=ask) for ask in missing]
         text, citations = resolve_citations("\n".join(lines), passages)
         result = AnswerResult(question=question, answer=text, refused=False, citations=citations,
@@ -81,12 +81,11 @@ class EachAsk:
         """The sentences (with passage markers) that answer one ask, or None."""
         sub = _ask_analysis(analysis, ask)
         found = self.answerer.run(sub, sub.terms, passages)
-        if found.refused or not _passes_checks(question, sub, found.lines, passages):
+        if found.refused or not answers_as_asked(question, sub, found.lines):
             return None
         return found.lines
 
-    def answered_by(self, question: str, analysis: QueryAnalysis, ask: Ask, lines: list[str],
-                    passages: list[Passage]) -> bool:
+    def answered_by(self, question: str, analysis: QueryAnalysis, ask: Ask, lines: list[str]) -> bool:
         """Whether one of ``lines`` answers ``ask`` at the lower bar (3/4 of the coverage)."""
         sub = _ask_analysis(analysis, ask)
         weights = self.answerer.weights(sub.terms)
@@ -94,7 +93,7 @@ class EachAsk:
         for line in lines:
             form = matching_form(MARKER.sub("", line))
             if (self.answerer.coverage(form, weights, sub.alternatives)[0] >= bar
-                    and _passes_checks(question, sub, [line], passages)):
+                    and answers_as_asked(question, sub, [line])):
                 return True
         return False
 
@@ -104,11 +103,3 @@ def _ask_analysis(analysis: QueryAnalysis, ask: Ask) -> QueryAnalysis:
     return dataclasses.replace(analysis, normalised=ask.normalised, terms=list(ask.terms),
                                alternatives=list(ask.alternatives), operation_text="", asks=[])
 
-
-def _passes_checks(question: str, sub: QueryAnalysis, lines: list[str], passages: list[Passage]) -> bool:
-    """Whether ``lines`` answer the ask as a one-figure question must be answered: in the unit and
-    case stage it asks for, with the change or rate it asks for."""
-    probe = AnswerResult(question=question, answer="\n".join(lines), refused=False, citations=[],
-                         contexts=passages, mode="extractive")
-    return not (unit_not_given(sub, probe) or stage_not_given(sub, probe) or change_not_given(sub, probe)
-                or rate_not_given(sub, probe))

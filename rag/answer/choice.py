@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass, replace
 
 from rag.answer.citations import resolve_citations
-from rag.answer.extractive import ExtractiveAnswerer, candidate_sentences
+from rag.answer.extractive import ExtractiveAnswerer, candidate_sentences, holds_numbers, stated_numbers
 from rag.answer.notes import Note
-from rag.answer.refusals import LLM_REFUSAL, asked_unit, change_not_given, rate_not_given, stage_not_given, unit_not_given
+from rag.answer.refusals import LLM_REFUSAL, answers_as_asked, asked_unit
 from rag.index.keywords import KeywordIndex
 from rag.retrieve.query import QueryAnalysis
 from rag.text.figures import extract_figures, same_value
@@ -82,14 +82,12 @@ class SentenceChoice:
             # mediators" is answered by 调解纠纷5万余件 as readily as by a count of people).
             return []
         weights = self.answerer.weights(analysis.terms)
-        numbers = [n for n in re.findall(r"(?<![\d.])\d+(?:\.\d+)?%?", analysis.stated)
-                   if not re.fullmatch(r"(19|20)\d{2}", n)]
+        numbers = stated_numbers(analysis)
         found: dict[str, Candidate] = {}
         for number, passage in enumerate(passages, start=1):
             for text in candidate_sentences(passage.text):
                 form = matching_form(text)
-                if not extract_figures(text) or any(not re.search(rf"(?<![\d.]){re.escape(n)}(?!\d)", form)
-                                                    for n in numbers):
+                if not extract_figures(text) or not holds_numbers(form, numbers):
                     continue  # no figure, or not the figure the question states
                 coverage = self.answerer.coverage(form, weights, analysis.alternatives)[0]
                 if coverage >= self.min_coverage and text not in found:
@@ -132,14 +130,10 @@ class SentenceChoice:
                                         for f in written if not f.percent):
             return None  # 多少件 answered with 23个: the model's figure must be in a unit that answers it
         line = f"{candidate.text}[{candidate.passage}]"
-        probe = AnswerResult(question=question, answer=line, refused=False, citations=[], contexts=passages,
-                             mode="llm")
-        if unit_not_given(analysis, probe) or stage_not_given(analysis, probe) or change_not_given(analysis, probe) \
-                or rate_not_given(analysis, probe):
+        if not answers_as_asked(question, analysis, [line], mode="llm"):
             return None
         text, citations = resolve_citations(line, passages)
         result = AnswerResult(question=question, answer=text, refused=False, citations=citations,
                               contexts=passages, mode="llm")
         result.notes.append(Note("model_chose", offered=str(len(candidates))))
         return result
-

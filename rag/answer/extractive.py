@@ -66,6 +66,16 @@ class ExtractiveAnswer:
     refused: bool
 
 
+def stated_numbers(analysis: QueryAnalysis) -> list[str]:
+    """The figures the question states (years aside): an answering sentence must hold them."""
+    return [n for n in _QUESTION_NUMBER.findall(analysis.stated) if not re.fullmatch(r"(19|20)\d{2}", n)]
+
+
+def holds_numbers(form: str, numbers: list[str]) -> bool:
+    """Whether a sentence's matching form holds every one of ``numbers`` as a whole number."""
+    return all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", form) for n in numbers)
+
+
 def candidate_sentences(text: str) -> list[str]:
     """The sentences of a passage an answer may quote (``rag.text.sentences``, the very short left out)."""
     return split_sentences(text, min_chars=MIN_SENTENCE_CHARS)
@@ -135,7 +145,7 @@ class ExtractiveAnswerer:
         total = sum(weights.values())
         # A figure the question states must be in the answering sentence, except a threshold it
         # asks about (超过1000件了吗).
-        numbers = [n for n in _QUESTION_NUMBER.findall(analysis.stated) if not re.fullmatch(r"(19|20)\d{2}", n)]
+        numbers = stated_numbers(analysis)
         sentences = []
         for number, passage in enumerate(passages, start=1):
             for text in candidate_sentences(passage.text):
@@ -168,7 +178,7 @@ class ExtractiveAnswerer:
         if analysis.instance and not re.search(analysis.instance, s.form):
             return False  # "哪些文件": a sentence naming no 《…》 names none
         # "出庭应诉率达到100%": a sentence without that figure does not answer it.
-        return all(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", s.form) for n in numbers)
+        return holds_numbers(s.form, numbers)
 
     def _cover(self, sentences: list[Sentence], weights: dict[str, float], total: float) -> list[Sentence]:
         """Greedy cover: the best sentence, then sentences adding terms the first ones missed."""

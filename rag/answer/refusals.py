@@ -237,3 +237,14 @@ def rate_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, m
     refusal.notes.append(Note("rate_not_given"))
     return refusal
 
+
+# --- all of the above, for lines another path chose ----------------------------------------
+
+def answers_as_asked(question: str, analysis: QueryAnalysis, lines: list[str], mode: Mode = "extractive") -> bool:
+    """Whether ``lines`` (answer sentences with passage markers) answer as a one-figure question
+    must be answered: in the unit and case stage it asks for, with the change or rate it asks for."""
+    probe = AnswerResult(question=question, answer="\n".join(lines), refused=False, citations=[], contexts=[],
+                         mode=mode)
+    return not (unit_not_given(analysis, probe) or stage_not_given(analysis, probe)
+                or change_not_given(analysis, probe) or rate_not_given(analysis, probe))
+
