@@ -427,3 +427,65 @@ def test_the_count_after_which_is_part_of_the_question_word():
     assert "三份" not in terms and {"三书", "同达", "文书"} <= set(terms)
     assert "两个" not in question_terms("绵阳市推进的是哪两个国家试点？")
     assert "三个" in question_terms("建立了三个中心")  # a count outside a question word stays
+
+
+# --- "哪个…最多/最少": a superlative asks for figures without 多少 -----------------------------
+
+def test_a_superlative_with_a_which_word_asks_for_a_figure():
+    from rag.text.arithmetic import asked_superlative
+
+    assert asked_superlative("哪个城市办理的政协提案最少") == ("least", "最少")
+    assert asked_superlative("谁最多") == ("most", "最多")
+    assert asked_superlative("which city handled the fewest cases")[0] == "least"
+    # Names and manners, not questions: 最多跑一次, 最大限度, 最高人民法院; and no which-word, no ranking.
+    assert asked_superlative("推行最多跑一次改革的是哪个城市")[0] is None
+    assert asked_superlative("哪些举措最大限度便民")[0] is None
+    assert asked_superlative("哪个城市与最高人民法院合作")[0] is None
+    assert asked_superlative("绵阳市政务服务事项最多跑一次比例")[0] is None
+
+    least = _analysis("哪个城市2024年办理的政协提案最少？")
+    assert least.superlative == "least" and least.asks_figure and least.scope == "all"
+    assert "最" not in least.terms and "最少" not in least.terms
+    # A ranking asks for the figures too, though it says no 多少 (人大代表建议 is not 件数).
+    ranked = _analysis("把绵阳2024年办理的人大代表建议按从少到多排列")
+    assert ranked.operation == "rank" and ranked.asks_figure
+    assert not _analysis("绵阳市2024年有哪些举措？").asks_figure
+
+
+def _row(region: str, value: float, unit: str = "件", n: int = 1):
+    from rag.answer.compare import TableRow
+
+    return TableRow(region=region, year=2024, doc_id=region, found=True, figure=f"{value:g}{unit}", value=value,
+                    unit=unit, citation=n)
+
+
+def test_the_verdict_names_the_largest_or_smallest_with_its_cited_figure():
+    from rag.answer.compare import ComparisonTable, conclude
+
+    rows = [_row("太原市", 575, n=1), _row("石家庄市", 558, n=2), _row("绵阳市", 329, n=3)]
+    least = conclude(ComparisonTable(metric="政协提案", rows=rows, superlative="least"))
+    assert least.startswith("最少的是绵阳市（2024年）（329件[3]）")
+    most = conclude(ComparisonTable(metric="政协提案", rows=rows[:2], superlative="most"), "en")
+    assert most.startswith("Most: 太原市（2024年） (575件[1])")
+    tied = conclude(ComparisonTable(metric="出庭应诉率", rows=[_row("石家庄市", 100, "%", 1), _row("绵阳市", 100, "%", 2)],
+                                    superlative="most"))
+    assert tied.startswith("最高的是石家庄市（2024年）、绵阳市（2024年）（100%[1]、100%[2]）")
+    # Mixed units, or one figure alone, rank nothing: no verdict.
+    mixed = conclude(ComparisonTable(metric="案卷", rows=[_row("太原市", 420, "本"), _row("侯马市", 127)],
+                                     superlative="most"))
+    assert "最多的是" not in mixed and "单位不同" in mixed
+    assert "最少的是" not in conclude(ComparisonTable(metric="x", rows=rows[:1], superlative="least"))
+    assert "最少的是" not in conclude(ComparisonTable(metric="x", rows=rows))
+
+
+def test_which_city_is_least_on_the_real_index(answerer):
+    """No 多少 in the question: the comparison table over every 2024 report, and the verdict."""
+    result = answerer.run("哪个城市2024年办理的政协提案最少？", mode="extractive")
+    assert result.table and result.table["conclusion"].startswith("最少的是绵阳市（2024年）（329件[")
+    rows = {r["region"]: r for r in result.table["rows"]}
+    # 太原 states provincial (35) and municipal (575) counts: the larger, the city's own, is taken.
+    assert rows["太原市"]["value"] == 575 and rows["石家庄市"]["value"] == 558
+    english = answerer.run("Which city handled the fewest administrative reconsideration cases?", mode="extractive")
+    assert "Fewest: 侯马市（2023年） (68件[" in english.answer
+    trap = answerer.run("在所有报告中，2024年办理行政赔偿案件最多的是哪个城市？", mode="extractive")
+    assert trap.refused

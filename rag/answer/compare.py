@@ -113,6 +113,7 @@ class ComparisonTable:
     rows: list[TableRow]
     condition: Condition | None = None
     asks_which: bool = False
+    superlative: str | None = None  # "most" / "least": the question asks which is largest or smallest
     conclusion: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -215,7 +216,8 @@ class ComparisonBuilder:
             return None
         self._align(rows, reports, self._metric_name(rows, weights), wants_rate, wants_money, wants_change, condition)
         return ComparisonTable(metric=self._metric_name(rows, weights), rows=rows, condition=condition,
-                               asks_which=bool(_WHICH.search(question)) or analysis.scope == "all")
+                               asks_which=bool(_WHICH.search(question)) or analysis.scope == "all",
+                               superlative=analysis.superlative)
 
     # --- parts ---------------------------------------------------------------------------
 
@@ -298,7 +300,8 @@ def conclude(table: ComparisonTable, language: str = "zh") -> str:
     def names(rows: list[TableRow]) -> str:
         return (", " if en else "、").join(r.label for r in rows)
 
-    parts: list[str] = []
+    # "哪个…最少" is answered first; the rows giving the figure and the range follow.
+    parts: list[str] = _verdict(table.superlative, found, en, cite, names) if table.condition is None else []
     if table.condition is not None:
         meets = [r for r in found if r.meets]
         fails = [r for r in found if r.meets is False]
@@ -331,6 +334,27 @@ def conclude(table: ComparisonTable, language: str = "zh") -> str:
                      else "注意：比较的年份不同（" + "、".join(f"{y}年" for y in years) + "）")
     joined = ("; " if en else "；").join(p for p in parts if p)
     return joined + ("." if en else "。") if joined else ""
+
+
+def _verdict(superlative: str | None, found: list[TableRow], en: bool, cite, names) -> list[str]:
+    """The direct answer to "哪个…最多/最少": the report(s) at the top or bottom, when two or more
+    reports give the figure in one unit (with one, or mixed units, there is nothing to rank)."""
+    if superlative is None or len(found) < 2 or len({r.unit for r in found}) > 1:
+        return []
+    pick = max if superlative == "most" else min
+    best = pick(r.value or 0 for r in found)
+    winners = [r for r in found if math.isclose(r.value or 0, best)]
+    figures = ("、" if not en else ", ").join(cite(r) for r in winners)
+    if en:
+        word = "Most" if superlative == "most" else "Fewest"
+        if found[0].unit == "%":
+            word = "Highest" if superlative == "most" else "Lowest"
+        return [f"{word}: {names(winners)} ({figures})"]
+    if found[0].unit == "%":
+        word = "最高" if superlative == "most" else "最低"
+    else:
+        word = "最多" if superlative == "most" else "最少"
+    return [f"{word}的是{names(winners)}（{figures}）"]
 
 
 def _compare_values(found: list[TableRow], en: bool, cite) -> list[str]:

@@ -18,7 +18,7 @@ from rag.types import Language, ReportRecord, Scope
 from rag.index.keywords import question_terms
 from rag.text.places import Gazetteer, short_name
 from rag.text.normalize import arabic_years, matching_form
-from rag.text.arithmetic import Operation, asked_operation, without_operation
+from rag.text.arithmetic import Operation, Superlative, asked_operation, asked_superlative, without_operation
 from rag.text.lists import asked_kind
 from rag.text.parts import Part, ReportParts
 from rag.text.synonyms import Synonyms
@@ -167,6 +167,8 @@ class QueryAnalysis:
             免交证明（"无证明城市"、免证办）); a passage answers if it has any one of each group.
         operation: what it asks to compute from stated figures (sum, share, average, ...), and
             ``operation_text`` the words saying so (``rag/text/data/arithmetic.toml``).
+        superlative: ``most`` or ``least`` when it asks which report's figure is largest or
+            smallest ("哪个城市…最少"), a figure asked without 多少.
         part: the part of the report it asks about (shortcomings, plans …; ``rag.text.parts``).
         asks: the figures it asks for one by one when it asks for two or more in separate
             clauses ("多少项？…多少件？"), each with its own terms (``split_asks``); else empty.
@@ -192,6 +194,7 @@ class QueryAnalysis:
     alternatives: list[list[list[str]]] = field(default_factory=list)
     operation: Operation | None = None
     operation_text: str = ""
+    superlative: Superlative | None = None
     part: Part | None = None
     span: YearSpan | None = None  # "近三年", "历年", "2022—2024年" for one place (rag.text.years)
     trend: bool = False  # one place, one figure, several years: the trend path (rag.answer.trend)
@@ -323,6 +326,9 @@ class QueryAnalyzer:
             if analysis.operation in ("share", "threshold"):
                 # A rate asked of counts ("成功率…占…的比例", "采纳率超过三分之一"): the count is stated.
                 analysis.topic = without_operation(analysis.topic, "rate")
+        analysis.superlative, superlative_text = asked_superlative(analysis.topic)
+        if analysis.superlative:
+            analysis.topic = analysis.topic.replace(superlative_text, " ", 1)  # no sentence says 最少
         either: list[list[list[str]]] = []
         if analysis.language == "en":
             # Chinese the question quotes ("八五" plan) counts as much as the glossary's terms.
@@ -342,7 +348,9 @@ class QueryAnalyzer:
         if span is not None and span.kind == "range":
             analysis.years = sorted(set(analysis.years) | set(range(span.start, span.end + 1)))
         analysis.comparative = bool(_COMPARE.search(normalised)) or len(named) > 1
-        analysis.asks_figure = bool(_ASKS_FIGURE.search(normalised)) or analysis.trend
+        # "哪个城市…最少" and "从多到少排列" ask for figures without saying 多少.
+        analysis.asks_figure = (bool(_ASKS_FIGURE.search(normalised)) or analysis.trend
+                                or analysis.superlative is not None or analysis.operation == "rank")
 
         if len(named) > 1:
             analysis.scope = "several"

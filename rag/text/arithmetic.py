@@ -5,6 +5,8 @@ Example:
     ('sum', '合计')
     >>> asked_operation("立法建议的采纳率超过三分之一了吗")
     ('threshold', '超过三分之一了吗')
+    >>> asked_superlative("哪个城市办理的政协提案最少")
+    ('least', '最少')
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from rag.text.lexicons import LEXICONS
 Operation = Literal["rank", "threshold", "ratio", "share", "rate", "average", "difference", "sum"]
 OPERATIONS: dict[str, re.Pattern] = {name: re.compile(pattern, re.IGNORECASE)
                                      for name, pattern in LEXICONS.arithmetic["operations"].items()}
+Superlative = Literal["most", "least"]
+_SUPERLATIVES = {name: re.compile(LEXICONS.arithmetic["superlatives"][name], re.IGNORECASE) for name in ("most", "least")}
+_WHICH = re.compile(LEXICONS.arithmetic["superlatives"]["which"], re.IGNORECASE)
 FRACTION_WORDS: dict[str, float] = {k: float(v) for k, v in LEXICONS.arithmetic.get("words", {}).items()}
 
 
@@ -36,3 +41,15 @@ def without_operation(text: str, operation: Operation) -> str:
     if operation == "rate":
         return pattern.sub(lambda m: m.group(0)[:-1], text)
     return pattern.sub(" ", text)
+
+
+def asked_superlative(text: str) -> tuple[Superlative | None, str]:
+    """Whether the (normalised) text asks which is largest or smallest ("哪个…最多", "which … the
+    fewest"), and the words saying so; the first superlative in the text decides."""
+    if not _WHICH.search(text):
+        return None, ""
+    found = [(m.start(), name, m.group(0)) for name, pattern in _SUPERLATIVES.items() for m in [pattern.search(text)] if m]
+    if not found:
+        return None, ""
+    _, name, words = min(found)
+    return name, words
