@@ -62,6 +62,19 @@ def test_an_average_per_unit():
     assert _line(r) == "计算：15223件[1] ÷ 1638个[1] = 9.29件"
 
 
+def test_an_average_asked_with_ji_is_computed_and_asks_for_a_figure():
+    # 几场 / 几条 ask the measure as 多少场 does; an average is a figure even without 多少, so it
+    # is no section summary (立法建议 names the recommendations part).
+    r = _computed("太仓市2024年重大行政决策项目平均每个项目开展了几场专家论证会？",
+                  "市鎮兩級24個重大行政決策項目開展專家論證會、風險評估會等54場,實地走訪763次。[1]")
+    assert _line(r) == "计算：54场[1] ÷ 24个[1] = 2.25场"
+    analysis = QueryAnalyzer(RECORDS).run("绵阳市2024年平均每个立法联系点收到了几条立法建议？")
+    assert analysis.operation == "average" and analysis.asks_figure
+    r = _computed("绵阳市2024年平均每个立法联系点收到了几条立法建议？",
+                  "建强16个立法联系点,全年共收到立法建议436条,采纳162条。[1]")
+    assert _line(r) == "计算：436条[1] ÷ 16个[1] = 27.25条"
+
+
 def test_a_threshold_check_says_yes_or_no_with_the_figure():
     yes = _computed("太原市2024年新收行政复议案件超过1000件了吗？", "全年新收行政复议案件1274件,同比增长204%。[1]")
     assert _line(yes) == "计算：是，1274件[1]对比1000件"
@@ -95,6 +108,8 @@ def test_computed_answers_on_the_real_index(answerer):
     assert "1274件[1] + 1472件[2] = 2746件" in across.answer or "1472件[1] + 1274件[2] = 2746件" in across.answer
     share = answerer.run("太仓市2024年新收行政复议申请中，依法办结的比例是多少？", mode="extractive")
     assert share.answer.splitlines()[-1].endswith("= 83.7%") and share.citations[0].region == "太仓市"
+    average = answerer.run("绵阳市2024年平均每个立法联系点收到了几条立法建议？", mode="extractive")
+    assert average.answer.splitlines()[-1] == "计算：436条[1] ÷ 16个[1] = 27.25条"
 
 
 def test_a_ranking_lists_the_rows_in_order():

@@ -246,7 +246,7 @@ class _Picker:
         """For 平均每个X…多少Y: the count of X (unit 个/家/名) and the total of Y."""
         after = re.search(r"每(个|家|名|人|项|件|场|户|支|所)?", self.analysis.operation_text + self.analysis.normalised)
         measure = after.group(1) if after and after.group(1) else "个"
-        wanted = re.search(r"多少(人次|[件个次人项家起名场条份支批])", self.analysis.normalised)
+        wanted = re.search(r"(?:多少|几)(人次|[件个次人项家起名场条份支批])", self.analysis.normalised)
         counts = [o for o in operands if o.figure.unit == measure or (measure in "名人" and o.figure.unit in "名人")]
         totals = [o for o in operands if wanted and o.figure.unit == wanted.group(1)]
         if not counts or not totals:

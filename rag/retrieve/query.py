@@ -32,7 +32,7 @@ _ALL_SCOPE = re.compile(
     r"|\bacross (the )?(cities|reports|places)\b")
 _COMPARE = re.compile(r"比较|对比|相比|哪个(更)?(多|少|高|低|大|小)|谁(更)?(多|少|高|低)|更(多|少|高|低)|差距|分别"
                       r"|各(是)?多少|\bcompare|\bcomparison|\bhigher\b|\blower\b|\bmore\b|\bfewer\b|\bversus\b|\bvs\b")
-_ASKS_FIGURE = re.compile(r"多少|几(件|个|次|人|项|家|起|名|场|所|万|%)|比例|比率|百分|[^a-z]率|金额|数量|增长|下降|同比"
+_ASKS_FIGURE = re.compile(r"多少|几(件|个|次|人|项|家|起|名|场|所|万|%|条|份|支|批|户|位|篇)|比例|比率|百分|[^a-z]率|金额|数量|增长|下降|同比"
                           r"|(件|人|次|个|家|项|户)数|数目"
                           r"|\bhow (many|much)\b|\bwhat (percentage|share|proportion|rate|number)\b|\brate\b"
                           r"|\bnumber of\b|\bpercent")
@@ -348,9 +348,9 @@ class QueryAnalyzer:
         if span is not None and span.kind == "range":
             analysis.years = sorted(set(analysis.years) | set(range(span.start, span.end + 1)))
         analysis.comparative = bool(_COMPARE.search(normalised)) or len(named) > 1
-        # "哪个城市…最少" and "从多到少排列" ask for figures without saying 多少.
+        # "哪个城市…最少", "从多到少排列" and "平均每个…" ask for figures without saying 多少.
         analysis.asks_figure = (bool(_ASKS_FIGURE.search(normalised)) or analysis.trend
-                                or analysis.superlative is not None or analysis.operation == "rank")
+                                or analysis.superlative is not None or analysis.operation is not None)
 
         if len(named) > 1:
             analysis.scope = "several"
