@@ -33,6 +33,9 @@ def _line(result: AnswerResult) -> str:
     ("新收行政复议案件超过1000件了吗？", "threshold"),
     ("绵阳是侯马的多少倍？", "ratio"),
     ("新收行政复议案件多少件？", None),
+    ("根据同比增幅推算上一年新收行政复议案件多少件？", "infer"),
+    ("任务完成率为142.3%，据此推算任务目标大约是多少人次？", "infer"),
+    ("roughly how many cases did it receive the year before?", "infer"),
 ])
 def test_the_operation_a_question_asks(question, operation):
     assert asked_operation(question)[0] == operation
@@ -75,6 +78,27 @@ def test_an_average_asked_with_ji_is_computed_and_asks_for_a_figure():
     assert _line(r) == "计算：436条[1] ÷ 16个[1] = 27.25条"
 
 
+def test_an_inference_from_a_stated_count_and_its_rate():
+    # The year before: the count over one plus its growth (a fall: one minus it), rounded, 约.
+    before = _computed("根据太原市2024年新收行政复议案件数和同比增幅推算，上一年大约多少件？",
+                       "全年新收行政复议案件1274件,同比增长204%。[1]")
+    assert _line(before) == "计算：1274件[1] ÷ (1 + 204%[1]) = 约419件（上一年）"
+    fall = _computed("按降幅推算，绵阳市上一年的投诉量约为多少件？", "不文明执法投诉量1000件,同比下降20%。[1]")
+    assert _line(fall) == "计算：1000件[1] ÷ (1 − 20%[1]) = 约1250件（上一年）"
+    # A target from a completion rate, a whole from its share: the count over the rate.
+    target = _computed("侯马市2023年任务完成率为142.3%，据此推算任务目标大约是多少人次？",
+                       "2023年,我市免费法律服务咨询量达3558人次,全年完成任务率达142.3%;[1]")
+    assert _line(target) == "计算：3558人次[1] ÷ 142.3%[1] = 约2500人次"
+    # The count the question states (26支) is the part, not the one nearest the share (60支).
+    whole = _computed("绵阳市撤销执法队伍26支、精简30.2%，据此推算整合前大约有多少支？",
+                      "撤销执法队伍26支,保留60支,精简队伍数量30.2%。[1]")
+    assert _line(whole) == "计算：26支[1] ÷ 30.2%[1] = 约86支"
+    # No growth stated: nothing is inferred, and the reason is noted.
+    none = _computed("根据太仓市新收行政复议申请数和同比增幅推算上一年约多少件？", "2024年新收行政復議申請325件。[1]")
+    assert "计算" not in none.answer and none.notes[-1].code == "not_computed"
+    assert "growth" in none.notes[-1].params["reason"]
+
+
 def test_a_threshold_check_says_yes_or_no_with_the_figure():
     yes = _computed("太原市2024年新收行政复议案件超过1000件了吗？", "全年新收行政复议案件1274件,同比增长204%。[1]")
     assert _line(yes) == "计算：是，1274件[1]对比1000件"
@@ -108,6 +132,13 @@ def test_computed_answers_on_the_real_index(answerer):
     assert "1274件[1] + 1472件[2] = 2746件" in across.answer or "1472件[1] + 1274件[2] = 2746件" in across.answer
     share = answerer.run("太仓市2024年新收行政复议申请中，依法办结的比例是多少？", mode="extractive")
     assert share.answer.splitlines()[-1].endswith("= 83.7%") and share.citations[0].region == "太仓市"
+    before = answerer.run("按同比增幅倒推，绵阳市2024年报告中新收行政复议案件的上年基数约为多少件？", mode="extractive")
+    assert before.answer.splitlines()[-1] == "计算：1472件[1] ÷ (1 + 146.57%[1]) = 约597件（上一年）"
+    assert not before.refused and before.citations[0].region == "绵阳市"
+    # Houma states the count but no growth: the stated count is not offered as the year before.
+    nothing = answerer.run("据此推算侯马市2023年办理的法律援助案件上一年大约多少件？", mode="extractive")
+    assert nothing.refused and nothing.answer.startswith("报告中未提及推算所需的数字")
+    assert "150件" in nothing.answer and "计算" not in nothing.answer
     average = answerer.run("绵阳市2024年平均每个立法联系点收到了几条立法建议？", mode="extractive")
     assert average.answer.splitlines()[-1] == "计算：436条[1] ÷ 16个[1] = 27.25条"
 

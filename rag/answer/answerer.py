@@ -38,7 +38,8 @@ from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm_answer import LLM_PASSAGES, MODEL_STOPPED_NOTE, ContextBudget, LLMAnswer  # noqa: F401 - re-exported
 from rag.answer.notes import Note
 from rag.answer.refusals import (MAX_QUESTION_CHARS, QuestionError, clean_question,  # noqa: F401 - re-exported
-                                 change_not_given, change_refusal, missing_places_note, not_found, rate_not_given,
+                                 change_not_given, change_refusal, infer_refusal, missing_places_note, not_found,
+                                 rate_not_given,
                                  rate_refusal, refuse_unindexed,
                                  stage_not_given, stage_refusal, unit_not_given, unit_refusal)
 from rag.answer.summary import SummaryAnswer, asks_summary
@@ -215,6 +216,10 @@ class Answerer:
             result = Computation(analysis).run(result)
             if any(n.code == "computed" for n in result.notes):
                 result.mode = mode
+                yield result.answer
+                return result
+            if analysis.operation == "infer":  # a stated figure is not the inferred one
+                result = infer_refusal(question, analysis, result, mode)
                 yield result.answer
                 return result
         if rate_not_given(analysis, result):

@@ -1,5 +1,6 @@
-"""Computation by code, never by the model: sums, differences, shares, rates, averages, ratios
-and threshold checks over the figures the cited sentences state.
+"""Computation by code, never by the model: sums, differences, shares, rates, averages, ratios,
+threshold checks and inferences (the year before from a growth rate, a whole from its share)
+over the figures the cited sentences state.
 
 The answer shows the operation with every operand cited — ``1274件[1] + 1472件[2] = 2746件`` —
 after the sentences it rests on. When the operands cannot be told apart, or their units do not
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 
 from rag.answer.notes import Note
 from rag.retrieve.query import QueryAnalysis
-from rag.text.arithmetic import FRACTION_WORDS
-from rag.text.figures import COUNT_UNITS, Figure, extract_figures
+from rag.text.arithmetic import FRACTION_WORDS, INFER_CHANGE
+from rag.text.figures import COUNT_UNITS, Figure, extract_figures, stated_figures
 from rag.text.markers import MARKER, marker_numbers
 from rag.text.sentences import char_bigrams
 from rag.types import AnswerResult
@@ -33,6 +34,7 @@ _ASKS = re.compile(r"多少|几(?=[件个次人项家起名场所条份支批倍
 _RATE_STEM = re.compile(r"([\u4e00-\u9fff]{2})率")
 _OPS_AT_LEAST = re.compile(r"达到|at least")
 _OPS_UNDER = re.compile(r"低于|少于|不到|less")
+_FALL = re.compile(r"下降|减少|降低|降幅")
 
 
 @dataclass(kw_only=True)
@@ -109,6 +111,8 @@ class Computation:
         if not operands:
             raise Computation.CannotCompute("the cited sentences state no figure")
         op = self.analysis.operation
+        if op == "infer":
+            return self._infer(operands)
         if op == "threshold":
             return self._threshold(operands)
         if op in ("share", "rate"):
@@ -155,6 +159,48 @@ class Computation:
         else:
             shown = _format(value, "倍", decimals=2)
         return f"{top.cited} ÷ {bottom.cited} = {about}{shown}"
+
+    def _infer(self, operands: list[Operand]) -> str:
+        """The figure a stated count and rate imply: the year before (count ÷ (1 + growth)) when
+        the question asks for it, else the whole of a share or the target of a completion rate
+        (count ÷ rate). Rounded to whole units for counts, and marked 约: the rate is rounded."""
+        percents = [o for o in operands if o.figure.unit == "%"]
+        counts = [o for o in operands if o.figure.unit not in ("%", "个百分点")]
+        if not counts:
+            raise Computation.CannotCompute("no stated count to infer from")
+        wants_change = bool(INFER_CHANGE.search(self.analysis.normalised))
+        said = {f.value for f in stated_figures(self.analysis.stated)}
+        if wants_change:
+            rates = [o for o in percents if o.figure.change]
+            if not rates:
+                raise Computation.CannotCompute("no growth rate is stated to infer the year before from")
+        else:
+            rates = sorted((o for o in percents if not o.figure.change), key=lambda o: o.figure.value not in said)
+            if not rates:
+                raise Computation.CannotCompute("no share or rate is stated to infer from")
+        rate = rates[0]
+        # The count the rate is of: one the question states, else the one before the rate in its
+        # sentence (新收…1274件，同比增长204%), else the first.
+        before = [o for o in counts if o.line == rate.line and o.figure.start < rate.figure.start]
+        count = next((o for o in counts if o.figure.value in said), before[-1] if before else counts[0])
+        about = "约"
+        if wants_change:
+            sign = -1 if _FALL.search(rate.figure.qualifiers) else 1
+            base = 1 + sign * rate.figure.value / 100
+            if base <= 0:
+                raise Computation.CannotCompute("a fall of 100% or more has no year before")
+            value = count.figure.value / base
+            formula = f"{count.cited} ÷ (1 {'+' if sign > 0 else '−'} {rate.cited})"
+            said_as = " (the year before)" if self.en else "（上一年）"
+        else:
+            if not rate.figure.value:
+                raise Computation.CannotCompute("the rate is zero")
+            value = count.figure.value / (rate.figure.value / 100)
+            formula = f"{count.cited} ÷ {rate.cited}"
+            said_as = ""
+        unit = count.figure.unit
+        shown = _format(round(value), unit) if unit in _COUNT_UNITS else _format(value, unit)
+        return f"{formula} = {about}{shown}{said_as}"
 
     def _threshold(self, operands: list[Operand]) -> str:
         text = self.analysis.operation_text

@@ -47,6 +47,9 @@ WORDING: dict[str, tuple[str, str]] = {
                          "模型写的概述未采用（{reason}），只列出报告原文要点"),
     "change_not_given": ("the reports state the figure but not how it changed; said so, with what they state",
                          "报告只给出该数字、未给出其变化，已说明并列出报告所载"),
+    "infer_not_given": ("the question asks to infer a figure and the passages found lack the count or the rate "
+                        "it needs; said so, with what they state",
+                        "问题要求推算，报告相关段落缺少所需的数量或增幅、比例，已说明并列出报告所载"),
     "rate_not_given": ("the question asks for a rate and the passages found state only counts; said so, "
                        "with what they state",
                        "问题问的是比率，报告相关段落只给出数量，已说明并列出报告所载"),

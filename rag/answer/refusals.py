@@ -238,6 +238,18 @@ def rate_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, m
     return refusal
 
 
+def infer_refusal(question: str, analysis: QueryAnalysis, result: AnswerResult, mode: Mode) -> AnswerResult:
+    """An inference ("据此推算上一年…") the cited figures cannot support: say so, with what the
+    report states, rather than offer a stated figure as the inferred one."""
+    en = analysis.language == "en"
+    lead = ("The reports do not give the figures this estimate needs (a count and its rate); what they state:" if en
+            else "报告中未提及推算所需的数字（数量及其增幅或比例）；报告所载为：")
+    refusal = AnswerResult(question=question, answer=f"{lead}\n{result.answer}", refused=True,
+                           citations=result.citations, contexts=result.contexts, mode=mode)
+    refusal.notes = [*result.notes, Note("infer_not_given")]
+    return refusal
+
+
 # --- all of the above, for lines another path chose ----------------------------------------
 
 def answers_as_asked(question: str, analysis: QueryAnalysis, lines: list[str], mode: Mode = "extractive") -> bool:

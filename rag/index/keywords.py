@@ -32,6 +32,9 @@ _WHICH_COUNT = re.compile(r"哪(?:[一二两三四五六七八九十]+|\d+)(?:�
 # Words about the report rather than its content ("哪些城市的报告列出了…数量"): meta_words.txt.
 _META_WORDS = LEXICONS.meta_words
 _TOKEN_OK = re.compile(r"[\w%.]", re.UNICODE)
+# "报告中新收…": the 中 of "in the report" belongs to the report word, not to the next word (jieba
+# cuts 报告 | 中新 | 收), and the whole phrase is about the report, not its content.
+_IN_THE_REPORT = re.compile(r"报告(?:当中|中|里|内)")
 
 
 @lru_cache(maxsize=1)
@@ -71,7 +74,7 @@ def question_terms(text: str) -> list[str]:
     """
     # "是哪三份文书": the count after 哪 belongs to the question word (jieba cuts 哪 | 三份), not to
     # the terms a sentence should hold; the sentence lists the three instead.
-    text = _WHICH_COUNT.sub(" ", matching_form(text))
+    text = _IN_THE_REPORT.sub(" ", _WHICH_COUNT.sub(" ", matching_form(text)))
     # Whole words first (哪一部), so their parts (一部) are dropped with them.
     words = _jieba().cut(text)
     kept = " ".join(w for w in words if not _QUESTION_PART.search(w))

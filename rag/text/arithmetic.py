@@ -16,9 +16,11 @@ from typing import Literal
 
 from rag.text.lexicons import LEXICONS
 
-Operation = Literal["rank", "threshold", "ratio", "share", "rate", "average", "difference", "sum"]
+Operation = Literal["infer", "rank", "threshold", "ratio", "share", "rate", "average", "difference", "sum"]
 OPERATIONS: dict[str, re.Pattern] = {name: re.compile(pattern, re.IGNORECASE)
                                      for name, pattern in LEXICONS.arithmetic["operations"].items()}
+INFER_WORDS = re.compile(LEXICONS.arithmetic["infer"]["words"])
+INFER_CHANGE = re.compile(LEXICONS.arithmetic["infer"]["change"], re.IGNORECASE)
 Superlative = Literal["most", "least"]
 _SUPERLATIVES = {name: re.compile(LEXICONS.arithmetic["superlatives"][name], re.IGNORECASE) for name in ("most", "least")}
 _WHICH = re.compile(LEXICONS.arithmetic["superlatives"]["which"], re.IGNORECASE)
@@ -38,6 +40,8 @@ def without_operation(text: str, operation: Operation) -> str:
     """The text without the words asking for ``operation`` (every occurrence); a rate keeps its
     stem (胜诉率 -> 胜诉), since the count it is computed from is stated."""
     pattern = OPERATIONS[operation]
+    if operation == "infer":
+        return INFER_WORDS.sub(" ", pattern.sub(" ", text))
     if operation == "rate":
         return pattern.sub(lambda m: m.group(0)[:-1], text)
     return pattern.sub(" ", text)
