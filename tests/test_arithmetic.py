@@ -99,6 +99,19 @@ def test_an_inference_from_a_stated_count_and_its_rate():
     assert "growth" in none.notes[-1].params["reason"]
 
 
+def test_a_share_asked_as_xiangdangyu_takes_the_part_first_and_tells_the_two_apart_by_their_own_words():
+    # "A相当于B的百分之几": A is the part; 采纳 and 收到 tell the two apart (both say 立法建议).
+    r = _computed("绵阳市2024年采纳的立法建议相当于收到的立法建议的百分之几？",
+                  "建强16个立法联系点,全年共收到立法建议436条,采纳162条。[1]")
+    assert _line(r) == "计算：162条[1] ÷ 436条[1] = 37.2%"
+    two = _computed("太仓市新收行政复议申请数相当于太原市新收行政复议案件数的百分之几？",
+                    "太仓市（2024年）：2024年新收行政復議申請325件,依法辦結272件。[1]\n"
+                    "太原市（2024年）：全年新收行政复议案件1274件,同比增长204%。[2]")
+    assert _line(two) == "计算：325件[1] ÷ 1274件[2] = 25.5%"
+    analysis = QueryAnalyzer(RECORDS).run("太原市直接纠错的行政复议案件数相当于当年新收行政复议案件数的百分之几？")
+    assert "相当于" not in analysis.terms and "当年" not in analysis.terms
+
+
 def test_a_threshold_check_says_yes_or_no_with_the_figure():
     yes = _computed("太原市2024年新收行政复议案件超过1000件了吗？", "全年新收行政复议案件1274件,同比增长204%。[1]")
     assert _line(yes) == "计算：是，1274件[1]对比1000件"

@@ -266,12 +266,25 @@ class _Picker:
         """The part and the whole of a share: the part the question names (or the rate's stem),
         over the larger figure of the same unit before it (或 the whole it names)."""
         parts = self.parts()
+        if self.analysis.operation_text.startswith("相当于"):
+            parts = parts[::-1]  # "A相当于B的百分之几": the part first, the whole after
         # A rate the question names (胜诉率, 采纳率): its stem names the part.
         named_rate = _RATE_STEM.search(self.analysis.operation_text) or _RATE_STEM.search(self.analysis.normalised)
         stem = named_rate.group(1) if named_rate else ""
         candidates = [o for o in operands if o.figure.unit != "%"]
         if not candidates:
             raise Computation.CannotCompute("no counted figure to divide")
+        if len(parts) >= 2 and not stem:
+            # The words that tell the two apart ("采纳的立法建议" / "收到的立法建议": 采纳, 收到):
+            # both name 立法建议, so the shared words would pick the same figure for both.
+            part_words = char_bigrams(parts[-1]) - char_bigrams(parts[0])
+            whole_words = char_bigrams(parts[0]) - char_bigrams(parts[-1])
+            part = max(candidates, key=lambda o: (_overlap(part_words, o.figure), -o.figure.start))
+            wholes = [o for o in candidates if o is not part and o.figure.value >= part.figure.value
+                      and _same_kind(o, part)]
+            whole = max(wholes, key=lambda o: _overlap(whole_words, o.figure), default=None)
+            if _overlap(part_words, part.figure) > 0 and whole is not None and _overlap(whole_words, whole.figure) > 0:
+                return part, whole
         key = stem or (parts[-1] if parts else "")
         part = max(candidates, key=lambda o: (_match(key, o.figure), -o.figure.start)) if key else candidates[-1]
         if key and _match(key, part.figure) <= 0:
@@ -325,6 +338,11 @@ def _match(part: str, figure: Figure) -> float:
     if not wanted:
         return 1.0 if part in figure.metric else 0.0
     return len(wanted & char_bigrams(figure.metric)) + 0.5 * len(wanted & char_bigrams(figure.clause))
+
+
+def _overlap(bigrams: set[str], figure: Figure) -> float:
+    """Like ``_match``, for a set of character pairs already chosen."""
+    return len(bigrams & char_bigrams(figure.metric)) + 0.5 * len(bigrams & char_bigrams(figure.clause))
 
 
 def _same_kind(a: Operand, b: Operand) -> bool:

@@ -44,6 +44,8 @@ def without_operation(text: str, operation: Operation) -> str:
         return INFER_WORDS.sub(" ", pattern.sub(" ", text))
     if operation == "rate":
         return pattern.sub(lambda m: m.group(0)[:-1], text)
+    if operation == "share":  # "A相当于B的百分之几": 相当于 parts A from B
+        return pattern.sub(lambda m: "、" if m.group(0).startswith("相当于") else " ", text)
     return pattern.sub(" ", text)
 
 
