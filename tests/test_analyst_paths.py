@@ -238,6 +238,25 @@ def test_a_which_ones_question_is_answered_by_sentences_naming_instances():
     assert answer.lines == ["侯马司法鉴定中心被评为“全国公共法律服务工作先进集体”。[2]"]
 
 
+def test_a_which_ones_answer_lists_every_sentence_naming_one_though_it_adds_no_new_word():
+    from rag.answer.extractive import ExtractiveAnswerer
+
+    records = [ReportRecord(doc_id="d", version="v", source="h.txt", content_sha="s", region="侯马市", year=2023)]
+    analysis = QueryAnalyzer(records).run("侯马市2023年报告中提到了哪些法治宣传教育基地？")
+    passages = [_passage("继彭真故居省级法治宣传教育基地之后,", "侯马市"),
+                _passage("我市又把侯马市税务局打造成临汾市级法治宣传教育基地,组织宣传周活动。", "侯马市"),
+                _passage("开展法治宣传教育活动60余次。", "侯马市")]
+    answer = ExtractiveAnswerer(_Keywords()).run(analysis, analysis.terms, passages)
+    assert [line[-3:] for line in answer.lines] == ["[1]", "[2]"]  # both bases; no base in [3]
+    # A question naming only the category ("哪些品牌"): the category is its topic, not nothing.
+    brands = QueryAnalyzer(records).run("侯马市2023年报告中提到了哪些品牌？")
+    assert brands.instance and brands.terms == ["品牌"]
+    answer = ExtractiveAnswerer(_Keywords()).run(brands, brands.terms, [
+        _passage("持续打造“关爱明天·普法先行”专题普法品牌。", "侯马市"),
+        _passage("开展“法援惠民生”品牌建设系列活动。", "侯马市")])
+    assert len(answer.lines) == 2 and not answer.refused
+
+
 def test_a_plans_section_stays_plans_under_a_sub_heading_naming_another_part():
     parts = ReportParts.default()
     top, sub = "六、2025年法治政府建设主要工作安排", "1.督促落实法治建设第一责任人职责。"

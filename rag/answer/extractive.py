@@ -27,6 +27,7 @@ from rag.text.sentences import split_sentences
 # are data: rag/text/data/thresholds.toml [extractive] and light_verbs.txt.
 MIN_COVERAGE = LEXICONS.threshold("extractive", "min_coverage")
 MAX_SENTENCES = 3
+MAX_LIST_SENTENCES = 5  # "有哪些基地": each sentence may name another one
 # Work verbs that reports use interchangeably (开展/完成/办理审计项目) weigh less than the nouns
 # that name the metric.
 LIGHT_VERBS = LEXICONS.light_verbs
@@ -159,7 +160,7 @@ class ExtractiveAnswerer:
         if analysis.scope in ("several", "all") and len({p.region for p in passages}) > 1:
             chosen = self._per_place(sentences, passages, weights, total, named=analysis.scope == "several")
         else:
-            chosen = self._cover(sentences, weights, total)
+            chosen = self._cover(sentences, weights, total, listing=bool(analysis.instance))
         support = max((s.coverage for s in chosen), default=0.0)
         if not chosen or support < self.min_coverage * (0.75 if analysis.scope == "several" else 1.0):
             return ExtractiveAnswer(lines=[], sentences=[], support=support, refused=True)
@@ -180,18 +181,27 @@ class ExtractiveAnswerer:
         # "出庭应诉率达到100%": a sentence without that figure does not answer it.
         return holds_numbers(s.form, numbers)
 
-    def _cover(self, sentences: list[Sentence], weights: dict[str, float], total: float) -> list[Sentence]:
-        """Greedy cover: the best sentence, then sentences adding terms the first ones missed."""
+    def _cover(self, sentences: list[Sentence], weights: dict[str, float], total: float,
+               listing: bool = False) -> list[Sentence]:
+        """Greedy cover: the best sentence, then sentences adding terms the first ones missed.
+
+        Args:
+            listing: the question asks which ones ("有哪些基地"): a further sentence that names
+                one (every candidate does, ``_eligible``) and answers the question as well as
+                the bar asks is another item of the list, though it adds no new term.
+        """
         ranked = sorted(sentences, key=lambda s: (-s.coverage, s.passage))
         if not ranked or ranked[0].coverage <= 0:
             return []
         chosen = [ranked[0]]
         covered = set(ranked[0].covered)
         for s in ranked[1:]:
-            if len(chosen) >= MAX_SENTENCES:
+            if len(chosen) >= (MAX_LIST_SENTENCES if listing else MAX_SENTENCES):
                 break
             gain = sum(weights[t] for t in s.covered - covered) / total if total else 0.0
-            if gain >= 0.15 and s.coverage >= self.min_coverage * 0.8 and s.text not in {c.text for c in chosen}:
+            another_item = listing and s.coverage >= self.min_coverage
+            if ((gain >= 0.15 or another_item) and s.coverage >= self.min_coverage * 0.8
+                    and s.text not in {c.text for c in chosen}):
                 chosen.append(s)
                 covered |= s.covered
         return chosen

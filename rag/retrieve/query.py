@@ -317,7 +317,10 @@ class QueryAnalyzer:
         kind = asked_kind(analysis.topic)
         if kind:
             # "有哪些荣誉": sentences say 被评为…, not 荣誉; the word leaves the terms, the pattern stays.
-            analysis.topic = analysis.topic.replace(kind[0], " ", 1)
+            # Unless it is all the question names ("报告提到了哪些品牌"): then it is the topic too.
+            without = analysis.topic.replace(kind[0], " ", 1)
+            if question_terms(without):
+                analysis.topic = without
             analysis.instance = kind[1]
         analysis.operation, analysis.operation_text = asked_operation(analysis.topic)
         if analysis.operation:
