@@ -141,6 +141,41 @@ def test_a_body_topic_is_read_from_the_section_that_matches_it(houma_summary):
     assert "68件" in result.answer or "行政复议" in result.answer
 
 
+class _TextIndex(_Index):
+    """The chunks of a report text written in the test."""
+
+    def __init__(self, text: str):
+        self.docs = [Document(page_content=c.text, id=f"r:{i}",
+                              metadata={"char_start": c.start, "section_path": c.section_path, "section": c.section,
+                                        "doc_id": "r", "region": "侯马市", "year": 2023, "chunk_index": i})
+                     for i, c in enumerate(Chunker().run(text))]
+
+
+_LEADERS = ("侯马市2023年法治政府建设情况的报告\n一、主要举措和成效\n(一)加强党的领导\n"
+            "深入学习贯彻习近平法治思想,市政府党组理论学习中心组专题学习法治思想学习纲要。"
+            "主要领导认真履行推进法治政府建设第一责任人职责,主持召开市政府常务会议、全市法治政府建设工作会议等,"
+            "专门研究、安排部署地方立法、行政执法、涉企文件清理等重点工作。"
+            "常态化开展市政府常务会议会前学法,落实重大决策前专题学法,各级党政主要负责人年度述法工作实现全覆盖。\n"
+            "(二)优化营商环境\n"
+            "一是深化改革。全面推行证照联办,办理时限压缩一半以上,惠及各类市场主体。"
+            "二是切实履行推进法治建设第一责任人职责。市委常委会专题听取法治政府建设情况汇报,组织召开市委全面依法治市委员会会议,"
+            "专题部署法治政府建设相关工作。市政府常务会议多次研究法治政府建设相关议题,围绕问题困难和工作谋划全力抓重点、补短板、强弱项,"
+            "推动工作落细落实。深化落实学法、考法、述法制度,组织主要负责同志开展“年初谈法”活动。"
+            "常态化组织市政府领导干部法律知识闭卷考试,着力提升领导干部的法治素养。三是强化监督。开展执法检查。\n")
+
+
+def test_few_points_are_shown_whole_and_a_plain_paragraph_goes_on_after_the_sentence_naming_the_topic():
+    question = "侯马市2023年主要领导是怎样履行推进法治建设第一责任人职责的？"
+    summary = SummaryAnswer(_TextIndex(_LEADERS), _Keywords())
+    answer = _ask(summary, question).answer
+    # The sentences after the one naming the duty go on with it (会前学法, 年度述法) ...
+    assert "年度述法" in answer
+    # ... and an item of few is shown to its end (年初谈法, 闭卷考试), not cut at 160 characters.
+    assert "年初谈法" in answer and "闭卷考试" in answer and "开展执法检查" not in answer
+    summary.max_block_chars = 0  # each point at most max_point_chars again: the long item is cut
+    assert "闭卷考试" not in _ask(summary, question).answer
+
+
 def test_a_figure_question_is_not_a_summary():
     analyzer = QueryAnalyzer([HOUMA])
     assert not asks_summary(analyzer.run("侯马市2023年办理行政复议案件多少件？"))

@@ -50,6 +50,7 @@ class _Line:
     chunk: Document
     headings: tuple[str, ...]
     is_heading: bool
+    item: bool = False  # one item already (chosen by its words), not a paragraph to cut into items
 
 
 def asks_summary(analysis: QueryAnalysis, parts: ReportParts | None = None) -> bool:
@@ -74,6 +75,7 @@ class SummaryAnswer:
         self.parts = parts or ReportParts.default()
         self.max_points = int(self.parts.limits.get("max_points", 8))
         self.max_point_chars = int(self.parts.limits.get("max_point_chars", 160))
+        self.max_block_chars = int(self.parts.limits.get("max_block_chars", 640))
         self.max_items_by_topic = int(self.parts.limits.get("max_items_by_topic", 6))
         self.generic = frozenset(self.parts.limits.get("generic_words", ()))
 
@@ -153,7 +155,7 @@ class SummaryAnswer:
             scorers = [_Scorer(self.keywords, [t for t in terms if t in topic], analysis.alternatives)
                        for topic in topics] or scorers
         per_topic = max(1, self.max_items_by_topic // len(scorers))
-        chosen: dict[tuple[int, int], _Line] = {}
+        chosen: dict[tuple[int, int], str] = {}
         for scorer in scorers:
             if not scorer.weights:
                 continue
@@ -164,10 +166,22 @@ class SummaryAnswer:
                 for j, item in enumerate(_items(_without_heading(line))):
                     score = scorer.score(matching_form(item))
                     if score >= scorer.bar:
-                        scored.append((score, i, j, _Line(item, line.chunk, line.headings, False)))
+                        scored.append((score, i, j, item))
             for _, i, j, item in sorted(scored, key=lambda s: (-s[0], s[1], s[2]))[:per_topic]:
                 chosen[(i, j)] = item
-        return [chosen[key] for key in sorted(chosen)]
+        out = []
+        for i, j in sorted(chosen):
+            line, text = lines[i], chosen[(i, j)]
+            body = _without_heading(line)
+            if not _ITEM.search(body):
+                # A paragraph of plain sentences: the sentence holding the topic opens what the
+                # paragraph says of it, and the sentences after it go on (主要领导履行职责… then
+                # 常态化开展会前学法…), up to the next chosen one; the point's length bounds it.
+                sentences = _items(body)
+                end = next((k for k in range(j + 1, len(sentences)) if (i, k) in chosen), len(sentences))
+                text = "".join(sentences[j:end])
+            out.append(_Line(text, line.chunk, line.headings, False, item=True))
+        return out
 
     def _topic(self, analysis: QueryAnalysis) -> str:
         return self.parts.summary_question.sub(" ", analysis.topic)
@@ -178,22 +192,26 @@ class SummaryAnswer:
         """Each item's opening, with the chunks that hold it (those to cite). A sub-heading
         opening a paragraph is its point ("(一)法治思维能力有待提高。"), unless it is the label."""
         points: list[tuple[str, list[Document]]] = []
-        for line in lines:
-            text = _without_heading(line, label) if label in line.headings else line.text
-            for item in _items(text):
+        texts = [_without_heading(line, label) if label in line.headings else line.text for line in lines]
+        # Few items are shown more fully: a part of one item is that item, not its first sentence.
+        items = [[text] if line.item else _items(text) for line, text in zip(lines, texts)]
+        count = sum(1 for group in items for item in group if not self.parts.is_closing(item))
+        limit = max(self.max_point_chars, self.max_block_chars // max(1, min(count, self.max_points)))
+        for line, group in zip(lines, items):
+            for item in group:
                 if self.parts.is_closing(item):  # the signature block, not a point
                     continue
-                point = self._opening(item)
+                point = self._opening(item, limit)
                 if point and point not in {p for p, _ in points}:
                     points.append((point, _holders(point, chunks, line.chunk)))
         return points[:self.max_points]
 
-    def _opening(self, item: str) -> str:
-        """An item's opening sentences, as many as fit in ``max_point_chars`` (at least one)."""
+    def _opening(self, item: str, limit: int) -> str:
+        """An item's opening sentences, as many as fit in ``limit`` characters (at least one)."""
         out = ""
         for sentence in split_sentences(item):
             # A lead as short as "一是强化政治引领。" says little: its next sentence comes with it.
-            if out and len(out) >= 40 and len(out) + len(sentence) > self.max_point_chars:
+            if out and len(out) >= 40 and len(out) + len(sentence) > limit:
                 break
             out += sentence
         return out.strip()
