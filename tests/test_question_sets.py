@@ -167,7 +167,8 @@ def test_evidence_is_in_the_cleaned_reports(question_file, reports):
 
 PARTLY_ANSWERED = {"未提及", "not mention"}
 # A ranking's verdict ("绵阳市最少"): the answer's wording, not the report's.
-VERDICT = {"最多", "最少", "最高", "最低", "多于", "少于", "most", "fewest", "least", "highest", "lowest"}
+VERDICT = {"最多", "最少", "最高", "最低", "多于", "少于", "most", "fewest", "least", "highest", "lowest", "higher",
+           "more"}
 
 
 def test_expected_answers_are_in_the_reports(question_file, reports):
