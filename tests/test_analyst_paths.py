@@ -506,6 +506,18 @@ def test_a_superlative_with_a_which_word_asks_for_a_figure():
     assert not _analysis("绵阳市2024年有哪些举措？").asks_figure
 
 
+def test_which_of_two_places_is_more_asks_for_their_figures():
+    records = [ReportRecord(doc_id=r, version="v", source=f"{r}.txt", content_sha="s", region=region, year=2024)
+               for r, region in (("ty", "太原市"), ("my", "绵阳市"))]
+    analyzer = QueryAnalyzer(records)
+    for question in ("太原和绵阳，哪个市2024年新收的行政复议案件更多一些？", "太原和绵阳的审计项目哪个多？",
+                     "太原、绵阳谁更多？", "Which had more new cases in 2024, Taiyuan or Mianyang?"):
+        assert analyzer.run(question).asks_figure, question
+    # One place, or no amount compared: no figure asked.
+    assert not analyzer.run("太原市哪个部门更重视法治宣传？").asks_figure
+    assert not analyzer.run("太原和绵阳在营商环境方面各有哪些做法？").asks_figure
+
+
 def _row(region: str, value: float, unit: str = "件", n: int = 1):
     from rag.answer.compare import TableRow
 
