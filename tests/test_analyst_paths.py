@@ -555,3 +555,27 @@ def test_which_city_is_least_on_the_real_index(answerer):
     assert "Fewest: 侯马市（2023年） (68件[" in english.answer
     trap = answerer.run("在所有报告中，2024年办理行政赔偿案件最多的是哪个城市？", mode="extractive")
     assert trap.refused
+
+
+# --- "侯马（2023年）、太仓、太原": a bracketed year is that place's -------------------------------
+
+def test_a_year_in_brackets_after_one_place_is_that_places_alone():
+    from rag.answer.table_answer import reports_in_scope
+
+    records = [ReportRecord(doc_id=f"{r}{y}", version="v", source=f"{r}{y}.txt", content_sha="s", region=region, year=y)
+               for r, region, y in (("hm", "侯马市", 2023), ("hm", "侯马市", 2024), ("ty", "太原市", 2024),
+                                    ("tc", "太仓市", 2024))]
+    analyzer = QueryAnalyzer(records)
+    a = analyzer.run("侯马（2023年）、太仓、太原三地的行政复议案件数量从多到少排序。")
+    assert a.regions == ["侯马市", "太仓市", "太原市"] and not a.missing_regions and a.refusal_reason is None
+    assert a.place_years == {"侯马市": [2023]} and a.filter_years == []
+    assert [(r.region, r.year) for r in reports_in_scope(records, a, None, None)] == [
+        ("侯马市", 2023), ("太仓市", 2024), ("太原市", 2024)]
+    # A year for every place, or one for all besides: the years filter every place as before.
+    every = analyzer.run("侯马（2023年）、太原（2024年）的行政复议案件哪个多？")
+    assert every.place_years == {} and every.filter_years == [2023, 2024]
+    besides = analyzer.run("2024年太原、侯马（2023年）的行政复议案件哪个多？")
+    assert besides.place_years == {} and sorted(besides.filter_years) == [2023, 2024]
+    # A place without a report of its bracketed year is missing, the others stay.
+    gone = analyzer.run("太原（2022年）、太仓的行政复议案件哪个多？")
+    assert gone.regions == ["太仓市"] and gone.missing_regions == ["太原市"] and gone.missing_years == [2022]

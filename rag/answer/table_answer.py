@@ -35,8 +35,10 @@ def reports_in_scope(reports: list[ReportRecord], analysis: QueryAnalysis, regio
     """The reports a question is about: its places (or the filters'), in the order it names them."""
     places = resolve_regions(regions) if regions else list(analysis.regions)
     wanted_years = [int(y) for y in years] if years else list(analysis.filter_years)
+    # A place named with its own year ("侯马（2023年）") is taken in that year only.
+    own = {} if years else analysis.place_years
     chosen = [r for r in reports if r.region and (not places or r.region in places)
-              and (not wanted_years or r.year in wanted_years)]
+              and (not wanted_years or r.year in wanted_years) and (r.region not in own or r.year in own[r.region])]
     order = {place: i for i, place in enumerate(places)}
     chosen.sort(key=lambda r: (order.get(r.region, len(order)), r.region, r.year or 0))
     return chosen

@@ -403,7 +403,9 @@ class HybridRetriever(BaseRetriever):
             k = max(k, PER_PLACE_MAX)
             places = places[:k]
         else:
-            lists = [self._search(snap, vector, analysis, [place], years, k) for place in places]
+            # A place named with its own year ("侯马（2023年）、太原") is searched in that year.
+            own = {} if years else analysis.place_years
+            lists = [self._search(snap, vector, analysis, [place], own.get(place, years), k) for place in places]
         merged: list[Document] = []
         for rank in range(k):
             merged.extend(docs[rank] for docs in lists if rank < len(docs))

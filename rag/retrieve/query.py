@@ -32,6 +32,8 @@ _ALL_SCOPE = re.compile(
     r"|\bacross (the )?(cities|reports|places)\b")
 _COMPARE = re.compile(r"比较|对比|相比|哪个(更)?(多|少|高|低|大|小)|谁(更)?(多|少|高|低)|更(多|少|高|低)|差距|分别"
                       r"|各(是)?多少|\bcompare|\bcomparison|\bhigher\b|\blower\b|\bmore\b|\bfewer\b|\bversus\b|\bvs\b")
+# A year in brackets right after a place: "侯马（2023年）" (matching form: half-width brackets).
+_BRACKET_YEAR = re.compile(r"\s*\(\s*((?:19|20)\d{2})\s*年?度?\s*\)")
 # "哪个多", "谁更多", "which had more": a comparison of amounts asks for the figures, though it says no 多少.
 _COMPARE_AMOUNT = re.compile(r"哪(?:个|一个|座|家)?(?:市|城市|地方|地区|区|县|单位|部门)?(?:的)?(?:更|要)?(?:多|少|高|低|大|小)"
                              r"|哪[^，,。？?；;]{0,24}?(?:更|要)(?:多|少|高|低|大|小)|谁(?:更|要)?(?:多|少|高|低|大|小)|\bwhich\b.*\b(?:more|fewer|higher|lower|larger|smaller)\b")
@@ -166,6 +168,9 @@ class QueryAnalysis:
         terms: the topic's search terms, without question words (哪些/几个/多少); for English
             questions, the Chinese terms the glossary gives.
         place_spans: where indexed places are named in ``normalised`` (start, end).
+        place_years: years written in brackets after one place ("侯马（2023年）、太原、太仓"),
+            for that place alone, when the question names no year for all; the places
+            without one are taken in any year (``filter_years`` is then empty).
         alternatives: groups of terms the question offers as alternatives ("枫桥经验"或"枫桥式",
             免交证明（"无证明城市"、免证办）); a passage answers if it has any one of each group.
         operation: what it asks to compute from stated figures (sum, share, average, ...), and
@@ -194,6 +199,7 @@ class QueryAnalysis:
     topic: str = ""
     terms: list[str] = field(default_factory=list)
     place_spans: list[tuple[int, int]] = field(default_factory=list)
+    place_years: dict[str, list[int]] = field(default_factory=dict)
     alternatives: list[list[list[str]]] = field(default_factory=list)
     operation: Operation | None = None
     operation_text: str = ""
@@ -217,7 +223,7 @@ class QueryAnalysis:
         """Why the index cannot answer at all, or None when retrieval should go ahead."""
         if self.missing_regions and not self.regions:
             return "region"
-        if self.years and not self.filter_years:
+        if self.years and not self.filter_years and not self.place_years:
             return "year"
         return None
 
@@ -400,6 +406,32 @@ class QueryAnalyzer:
 
     # --- parts ---------------------------------------------------------------------------
 
+    def _resolve_place_years(self, analysis: QueryAnalysis) -> bool:
+        """Years in brackets after some of the places named ("侯马（2023年）、太仓、太原"), when no
+        year is named for all: each is that place's, and the others are taken in any year.
+        False when that is not the question's form (the years then filter every place)."""
+        text = analysis.normalised
+        attached: dict[str, list[int]] = {}
+        rest = text
+        for start, end in analysis.place_spans:
+            m = _BRACKET_YEAR.match(text, end)
+            region = self._aliases.get(text[start:end]) or self._english.get(text[start:end])
+            if m and region:
+                attached.setdefault(region, []).append(int(m.group(1)))
+                rest = rest[:m.start()] + " " * (m.end() - m.start()) + rest[m.end():]
+        if not attached or years_in_question(rest) or all(r in attached for r in analysis.regions):
+            return False
+        for region, years in attached.items():
+            have = [y for y in dict.fromkeys(years) if y in self._years_of.get(region, set())]
+            analysis.missing_years += [y for y in years if y not in have and y not in analysis.missing_years]
+            if have:
+                analysis.place_years[region] = have
+            elif region in analysis.regions:  # no report of that place for its year
+                analysis.regions.remove(region)
+                analysis.missing_regions.append(region)
+        analysis.filter_years = []
+        return True
+
     def _places(self, text: str) -> tuple[list[str], list[str], list[tuple[int, int]], list[tuple[int, int]]]:
         """Indexed regions named in the text, named places that are not indexed, and their spans."""
         found: list[tuple[int, str]] = []
@@ -488,6 +520,8 @@ class QueryAnalyzer:
 
     def _resolve_years(self, analysis: QueryAnalysis) -> None:
         if not analysis.years:
+            return
+        if self._resolve_place_years(analysis):
             return
         regions = analysis.regions or list(self._years_of)
         available = set().union(*(self._years_of.get(r, set()) for r in regions)) if regions else set()
