@@ -238,3 +238,20 @@ def test_rows_worded_differently_are_aligned_by_the_figure_phrases_vectors(bundl
     assert taicang.found and taicang.aligned and taicang.figure == "325件" and "申請" in taicang.clause
     # 查办各类案件 sounds like 法律援助案件 (0.95) but is not it: Taiyuan gives no legal-aid figure.
     assert not aligned("太原市", "法律援助案件").found
+
+
+def test_a_compound_term_said_with_a_word_between_its_parts_still_matches_a_metric():
+    from rag.answer.compare import ComparisonBuilder
+    from rag.index.keywords import question_terms
+    from rag.text.figures import extract_figures
+
+    terms = question_terms("石家庄、太仓、太原、侯马四地报告的调解组织调解纠纷数量")
+    assert "四地" not in terms and "调解纠纷" in terms  # how many places is no term
+    assert "两市" not in question_terms("太原、太仓两市新收行政复议案件")
+    weights = {t: 1.0 for t in question_terms("调解组织调解纠纷数量")}
+    total = sum(weights.values())
+    figure = extract_figures("全市各级调解组织共调解矛盾纠纷5万余件,调解成功率达98%。")[0]
+    # 调解纠纷 is said as 调解…矛盾纠纷: its parts count it as matched.
+    assert ComparisonBuilder._score(figure, weights, total, False, False, False) == 1.0
+    other = extract_figures("开展17场“人民调解基层行”巡回宣传。")[0]
+    assert ComparisonBuilder._score(other, weights, total, False, False, False) < 0.5

@@ -266,9 +266,9 @@ class ComparisonBuilder:
         clause = matching_form(figure.clause)
         got = 0.0
         for term, weight in weights.items():
-            if term in metric:
+            if term in metric or _parts_in(term, weights, metric):
                 got += weight
-            elif term in clause:
+            elif term in clause or _parts_in(term, weights, clause):
                 got += CLAUSE_WEIGHT * weight
         return got / total if total else 0.0
 
@@ -281,6 +281,13 @@ class ComparisonBuilder:
         metric = matching_form(best.metric or "")
         starts = [metric.find(t) for t in weights if t in metric]
         return metric[min(starts):] if starts else metric
+
+
+def _parts_in(term: str, weights: dict[str, float], text: str) -> bool:
+    """Whether a compound term the tokenizer also gives in parts (调解纠纷 = 调解 + 纠纷) is in the
+    text in its parts: 调解矛盾纠纷 says 调解纠纷 with a word between."""
+    parts = [t for t in weights if t != term and len(t) < len(term) and t in term]
+    return len("".join(parts)) >= len(term) and all(t in text for t in parts)
 
 
 def _same_kind(unit_a: str, unit_b: str) -> bool:

@@ -35,6 +35,8 @@ _TOKEN_OK = re.compile(r"[\w%.]", re.UNICODE)
 # "报告中新收…": the 中 of "in the report" belongs to the report word, not to the next word (jieba
 # cuts 报告 | 中新 | 收), and the whole phrase is about the report, not its content.
 _IN_THE_REPORT = re.compile(r"报告(?:当中|中|里|内)")
+# "三地", "两市", "四个城市": how many places the question names, not what their reports say.
+_PLACE_COUNT = re.compile(r"[两二三四五六七八九十]+(?:个|座)?(?:地|市|城市|地方|地区|份报告|个报告)(?![\u4e00-\u9fff]{0,1}(?:联动|协同|一体))")
 
 
 @lru_cache(maxsize=1)
@@ -74,7 +76,7 @@ def question_terms(text: str) -> list[str]:
     """
     # "是哪三份文书": the count after 哪 belongs to the question word (jieba cuts 哪 | 三份), not to
     # the terms a sentence should hold; the sentence lists the three instead.
-    text = _IN_THE_REPORT.sub(" ", _WHICH_COUNT.sub(" ", matching_form(text)))
+    text = _PLACE_COUNT.sub(" ", _IN_THE_REPORT.sub(" ", _WHICH_COUNT.sub(" ", matching_form(text))))
     # Whole words first (哪一部), so their parts (一部) are dropped with them.
     words = _jieba().cut(text)
     kept = " ".join(w for w in words if not _QUESTION_PART.search(w))
