@@ -579,3 +579,13 @@ def test_a_year_in_brackets_after_one_place_is_that_places_alone():
     # A place without a report of its bracketed year is missing, the others stay.
     gone = analyzer.run("太原（2022年）、太仓的行政复议案件哪个多？")
     assert gone.regions == ["太仓市"] and gone.missing_regions == ["太原市"] and gone.missing_years == [2022]
+
+
+def test_words_about_the_report_or_its_place_are_no_terms():
+    from rag.index.keywords import question_terms
+
+    # 本地 / 当地 / 当年 name the report's own place and year; 报告中 is "in the report".
+    assert question_terms("哪些报告提到本地获得了省级法治政府建设示范命名") == [
+        "获得", "省级", "法治", "政府", "建设", "示范", "命名"]
+    assert "当年" not in question_terms("当年新收行政复议案件数")
+    assert "中新" not in question_terms("2024年报告中新收行政复议案件的上年基数")
