@@ -176,6 +176,26 @@ def test_few_points_are_shown_whole_and_a_plain_paragraph_goes_on_after_the_sent
     assert "闭卷考试" not in _ask(summary, question).answer
 
 
+_DISPUTES = ("侯马市2023年法治政府建设情况的报告\n一、主要举措和成效\n(五)化解社会矛盾纠纷\n"
+             + "".join(f"{n}是{topic}。扎实开展{topic}质量提升活动,通过学习教育、检视改进、巩固提升等措施,"
+                       f"把{topic}与队伍建设有机结合起来,抓实抓好质量提升的成果转化,持续提升群众满意度和获得感。"
+                       f"坚持问题导向和目标导向相统一,健全完善{topic}工作制度机制,加强业务培训和案例指导,"
+                       f"推动{topic}工作规范化、标准化、便民化水平不断提升。"
+                       f"全年共办理{topic}案件{count}件。"
+                       for n, topic, count in (("一", "行政复议", 68), ("二", "行政应诉", 21), ("三", "人民调解", 943),
+                                               ("四", "法律援助", 150), ("五", "法治宣传", 60)))
+             + "\n")
+
+
+def test_a_results_question_keeps_each_points_figures():
+    summary = SummaryAnswer(_TextIndex(_DISPUTES), _Keywords())
+    results = _ask(summary, "概括侯马市2023年在化解社会矛盾纠纷方面的工作和成效。").answer
+    assert all(f"{n}件" in results for n in (68, 21, 943, 150, 60)), results
+    # Asked what was done, not its results: the openings alone.
+    work = _ask(summary, "概括侯马市2023年在化解社会矛盾纠纷方面的主要做法。").answer
+    assert "68件" not in work and "一是行政复议" in work
+
+
 def test_a_figure_question_is_not_a_summary():
     analyzer = QueryAnalyzer([HOUMA])
     assert not asks_summary(analyzer.run("侯马市2023年办理行政复议案件多少件？"))

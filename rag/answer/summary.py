@@ -76,6 +76,7 @@ class SummaryAnswer:
         self.max_points = int(self.parts.limits.get("max_points", 8))
         self.max_point_chars = int(self.parts.limits.get("max_point_chars", 160))
         self.max_block_chars = int(self.parts.limits.get("max_block_chars", 640))
+        self._results = re.compile(str(self.parts.limits.get("results", r"(?!)")), re.IGNORECASE)
         self.max_items_by_topic = int(self.parts.limits.get("max_items_by_topic", 6))
         self.generic = frozenset(self.parts.limits.get("generic_words", ()))
 
@@ -87,7 +88,7 @@ class SummaryAnswer:
             chunks = self.index.chunks(report.doc_id)
             lines = self._lines(chunks)
             chosen, label = self._choose(lines, asked, analysis)
-            points = self._points(chosen, chunks, label)
+            points = self._points(chosen, chunks, label, results=bool(self._results.search(analysis.normalised)))
             if points:
                 blocks.append((report, label, points))
         if not blocks:
@@ -188,9 +189,15 @@ class SummaryAnswer:
 
     # --- points --------------------------------------------------------------------------
 
-    def _points(self, lines: list[_Line], chunks: list[Document], label: str) -> list[tuple[str, list[Document]]]:
+    def _points(self, lines: list[_Line], chunks: list[Document], label: str,
+                results: bool = False) -> list[tuple[str, list[Document]]]:
         """Each item's opening, with the chunks that hold it (those to cite). A sub-heading
-        opening a paragraph is its point ("(一)法治思维能力有待提高。"), unless it is the label."""
+        opening a paragraph is its point ("(一)法治思维能力有待提高。"), unless it is the label.
+
+        Args:
+            results: the question asks for results: a point keeps its item's sentences stating
+                figures after the opening (``_opening``).
+        """
         points: list[tuple[str, list[Document]]] = []
         texts = [_without_heading(line, label) if label in line.headings else line.text for line in lines]
         # Few items are shown more fully: a part of one item is that item, not its first sentence.
@@ -201,20 +208,30 @@ class SummaryAnswer:
             for item in group:
                 if self.parts.is_closing(item):  # the signature block, not a point
                     continue
-                point = self._opening(item, limit)
+                point = self._opening(item, limit, figures=results)
                 if point and point not in {p for p, _ in points}:
                     points.append((point, _holders(point, chunks, line.chunk)))
         return points[:self.max_points]
 
-    def _opening(self, item: str, limit: int) -> str:
-        """An item's opening sentences, as many as fit in ``limit`` characters (at least one)."""
-        out = ""
-        for sentence in split_sentences(item):
+    def _opening(self, item: str, limit: int, figures: bool = False) -> str:
+        """An item's opening sentences, as many as fit in ``limit`` characters (at least one);
+        with ``figures``, then its later sentences that state a figure, as many as fit too
+        (in the item's order, so the point still reads as the report wrote it)."""
+        sentences = split_sentences(item)
+        kept: list[int] = []
+        size = 0
+        for i, sentence in enumerate(sentences):
             # A lead as short as "一是强化政治引领。" says little: its next sentence comes with it.
-            if out and len(out) >= 40 and len(out) + len(sentence) > limit:
+            if kept and size >= 40 and size + len(sentence) > limit:
                 break
-            out += sentence
-        return out.strip()
+            kept.append(i)
+            size += len(sentence)
+        if figures:
+            for i in range(len(kept), len(sentences)):
+                if _STATES_FIGURE.search(sentences[i]) and size + len(sentences[i]) <= limit + self.max_point_chars:
+                    kept.append(i)
+                    size += len(sentences[i])
+        return "".join(sentences[i] for i in kept).strip()
 
 def _render(question: str, analysis: QueryAnalysis,
             blocks: list[tuple[ReportRecord, str, list[tuple[str, list[Document]]]]], mode: str) -> AnswerResult:
@@ -239,6 +256,9 @@ def _render(question: str, analysis: QueryAnalysis,
     result.notes.append(Note("section_summary"))
     return result
 
+
+# A sentence stating a figure: a number with a measure word or %, not a year or a date.
+_STATES_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:万|亿)?(?:余|多)?\s*(?:%|件|个|人次|人|名|次|家|项|条|场|支|所|户|本|部|篇|批|起|元|万元|亿元|天|小时|个工作日)")
 
 _POINT_LINE = re.compile(r"^\d+\. (.*?)((?:\[\d+\])+)$")
 
