@@ -533,6 +533,8 @@ def test_which_of_two_places_is_more_asks_for_their_figures():
     for question in ("太原和绵阳，哪个市2024年新收的行政复议案件更多一些？", "太原和绵阳的审计项目哪个多？",
                      "太原、绵阳谁更多？", "Which had more new cases in 2024, Taiyuan or Mianyang?"):
         assert analyzer.run(question).asks_figure, question
+    assert "更大" not in analyzer.run("太原和绵阳的审批时限压缩幅度哪个更大？").terms  # the comparison, no term
+    assert "一些" not in analyzer.run("太原和绵阳哪个市新收的案件更多一些？").terms
     # One place, or no amount compared: no figure asked.
     assert not analyzer.run("太原市哪个部门更重视法治宣传？").asks_figure
     assert not analyzer.run("太原和绵阳在营商环境方面各有哪些做法？").asks_figure
@@ -575,6 +577,9 @@ def test_which_city_is_least_on_the_real_index(answerer):
     assert "Fewest: 侯马市（2023年） (68件[" in english.answer
     trap = answerer.run("在所有报告中，2024年办理行政赔偿案件最多的是哪个城市？", mode="extractive")
     assert trap.refused
+    # 幅度 asks for a percent (88%, 72%), as 率 does.
+    extent = answerer.run("绵阳市和太仓市2024年报告的审批时限压缩（提速）幅度哪个更大？", mode="extractive")
+    assert extent.table and extent.table["conclusion"].startswith("绵阳市（2024年）高于太仓市（2024年）：88%[")
 
 
 # --- "侯马（2023年）、太仓、太原": a bracketed year is that place's -------------------------------

@@ -37,7 +37,8 @@ METRIC_TIE = LEXICONS.threshold("compare", "metric_tie")
 CLAUSE_WEIGHT = LEXICONS.threshold("compare", "clause_weight")
 SEMANTIC_MIN = LEXICONS.threshold("compare", "semantic_min")
 SEMANTIC_MARGIN = LEXICONS.threshold("compare", "semantic_margin")
-_RATE = re.compile(r"率|比例|比重|占比|百分|rate|percent|share|proportion")
+# 幅度 (压缩幅度, 提速幅度) asks how much in percent, as 率 does; 增幅/降幅 are changes (_CHANGE_ASKED).
+_RATE = re.compile(r"率|比例|比重|占比|百分|(?<![增降])幅度|rate|percent|share|proportion")
 # "yuan" as a word only: Taiyuan is a place, not money.
 _MONEY = re.compile(r"金额|资金|经费|多少元|万元|亿元|amount|money|\byuan\b|funding")
 _CHANGE_ASKED = re.compile(r"增长|下降|增幅|降幅|同比|环比|增加|减少|上升|变化|increase|decrease|growth|change")

@@ -37,6 +37,7 @@ _BRACKET_YEAR = re.compile(r"\s*\(\s*((?:19|20)\d{2})\s*年?度?\s*\)")
 # "哪个多", "谁更多", "which had more": a comparison of amounts asks for the figures, though it says no 多少.
 _COMPARE_AMOUNT = re.compile(r"哪(?:个|一个|座|家)?(?:市|城市|地方|地区|区|县|单位|部门)?(?:的)?(?:更|要)?(?:多|少|高|低|大|小)"
                              r"|哪[^，,。？?；;]{0,24}?(?:更|要)(?:多|少|高|低|大|小)|谁(?:更|要)?(?:多|少|高|低|大|小)|\bwhich\b.*\b(?:more|fewer|higher|lower|larger|smaller)\b")
+_COMPARISON_WORD = re.compile(r"(?:更|要)?(?:多|少|高|低|大|小)(?:一些|一点|些)?|一些|一点")
 _ASKS_FIGURE = re.compile(r"多少|几(件|个|次|人|项|家|起|名|场|所|万|%|条|份|支|批|户|位|篇)|比例|比率|百分|[^a-z]率|金额|数量|增长|下降|同比"
                           r"|(件|人|次|个|家|项|户)数|数目"
                           r"|\bhow (many|much)\b|\bwhat (percentage|share|proportion|rate|number)\b|\brate\b"
@@ -360,6 +361,9 @@ class QueryAnalyzer:
         if span is not None and span.kind == "range":
             analysis.years = sorted(set(analysis.years) | set(range(span.start, span.end + 1)))
         analysis.comparative = bool(_COMPARE.search(normalised)) or len(named) > 1
+        if len(named) > 1 and _COMPARE_AMOUNT.search(analysis.topic):
+            # "哪个更大", "多一些": the comparison asked, not words a report sentence holds.
+            analysis.terms = [t for t in analysis.terms if not _COMPARISON_WORD.fullmatch(t)]
         # "哪个城市…最少", "从多到少排列" and "平均每个…" ask for figures without saying 多少.
         analysis.asks_figure = (bool(_ASKS_FIGURE.search(normalised)) or analysis.trend
                                 or (len(named) > 1 and bool(_COMPARE_AMOUNT.search(analysis.topic)))
