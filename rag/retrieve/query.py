@@ -328,7 +328,7 @@ class QueryAnalyzer:
         if kind:
             # "有哪些荣誉": sentences say 被评为…, not 荣誉; the word leaves the terms, the pattern stays.
             # Unless it is all the question names ("报告提到了哪些品牌"): then it is the topic too.
-            without = analysis.topic.replace(kind[0], " ", 1)
+            without = analysis.topic.replace(kind[0], " ")  # every time: "获得了全国性荣誉？分别是什么荣誉"
             if question_terms(without):
                 analysis.topic = without
             analysis.instance = kind[1]
