@@ -49,6 +49,9 @@ def test_candidates_are_figure_sentences_holding_enough_of_the_questions_terms()
     # Not this path's: several places, arithmetic, several asks, no figure asked.
     assert choice.candidates(_analysis("太原市2024年人民网留言和市长信箱留言合计多少件？"), PASSAGES) == []
     assert choice.candidates(_analysis("太原市2024年如何推进信息公开？"), PASSAGES) == []
+    # "一共多少人次" asks one stated total (一共 is a filler), unlike a sum of two figures above.
+    total = _analysis("太原市2024年领导干部一共接待了多少人次群众？")
+    assert total.operation == "sum" and choice.candidates(total, PASSAGES)[0].passage == 2
     # A figure the question states must be in the sentence.
     assert choice.candidates(_analysis("太原市2024年收到的网上留言500件中人民网有多少件？"), PASSAGES) == []
 

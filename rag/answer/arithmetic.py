@@ -233,6 +233,11 @@ class Computation:
             verdict = f"{'是' if holds else '否'}，{shown}{'，' if computed else ''}对比{threshold}"
         return f"{computed}；{verdict}" if computed else verdict
 
+def named_parts(analysis: QueryAnalysis) -> list[str]:
+    """The things a question names to combine ("人民网留言和市长信箱留言" -> two parts)."""
+    return _Picker(analysis).parts()
+
+
 class _Picker:
     """Which cited figures are the operands: the parts the question names, matched to metrics."""
 
