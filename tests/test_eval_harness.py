@@ -483,6 +483,10 @@ def test_each_metric_fails_on_its_defect(tmp_path, defect, moved):
     ("差2个百分点", ["98%", "100%"], True),
     ("另有999件", ["15223", "943"], False),
     ("约4.53倍", ["1472", "325"], True),
+    ("约419件", ["1274件", "204%"], True),      # the year before: 1274 ÷ (1 + 204%)
+    ("约1250件", ["1000件", "20%"], True),      # after a fall of 20%: 1000 ÷ (1 − 20%)
+    ("约86支", ["26支", "30.2%"], True),        # a whole from a part and its share
+    ("约500件", ["1274件", "204%"], False),
 ])
 def test_computed_figures(figure, bases, expected):
     from rag.text.figures import stated_figures as parse

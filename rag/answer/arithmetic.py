@@ -183,7 +183,6 @@ class Computation:
         # sentence (新收…1274件，同比增长204%), else the first.
         before = [o for o in counts if o.line == rate.line and o.figure.start < rate.figure.start]
         count = next((o for o in counts if o.figure.value in said), before[-1] if before else counts[0])
-        about = "约"
         if wants_change:
             sign = -1 if _FALL.search(rate.figure.qualifiers) else 1
             base = 1 + sign * rate.figure.value / 100
@@ -200,7 +199,7 @@ class Computation:
             said_as = ""
         unit = count.figure.unit
         shown = _format(round(value), unit) if unit in _COUNT_UNITS else _format(value, unit)
-        return f"{formula} = {about}{shown}{said_as}"
+        return f"{formula} = 约{shown}{said_as}"  # 约: the rate it rests on is rounded
 
     def _threshold(self, operands: list[Operand]) -> str:
         text = self.analysis.operation_text
@@ -232,6 +231,7 @@ class Computation:
         else:
             verdict = f"{'是' if holds else '否'}，{shown}{'，' if computed else ''}对比{threshold}"
         return f"{computed}；{verdict}" if computed else verdict
+
 
 def named_parts(analysis: QueryAnalysis) -> list[str]:
     """The things a question names to combine ("人民网留言和市长信箱留言" -> two parts)."""
@@ -342,11 +342,11 @@ def _match(part: str, figure: Figure) -> float:
     wanted = char_bigrams(part)
     if not wanted:
         return 1.0 if part in figure.metric else 0.0
-    return len(wanted & char_bigrams(figure.metric)) + 0.5 * len(wanted & char_bigrams(figure.clause))
+    return _overlap(wanted, figure)
 
 
 def _overlap(bigrams: set[str], figure: Figure) -> float:
-    """Like ``_match``, for a set of character pairs already chosen."""
+    """The character pairs a figure's metric shares with ``bigrams``, and half those its clause does."""
     return len(bigrams & char_bigrams(figure.metric)) + 0.5 * len(bigrams & char_bigrams(figure.clause))
 
 

@@ -201,8 +201,9 @@ def _decimals(figure: Figure) -> int:
 
 
 def is_computed(figure: Figure, bases: list[Figure]) -> bool:
-    """Whether ``figure`` is a sum, difference, ratio or percentage change of two ``bases``
-    (the answer's grounded figures), to the precision it is written with.
+    """Whether ``figure`` is a sum, difference, ratio or percentage change of two ``bases``, or
+    a count inferred from a count and a rate (the answer's grounded figures), to the precision it
+    is written with.
 
     Comparison answers state "多14280件，约为其16.14倍" (15223 − 943, 15223 / 943): such a figure is
     in no passage, but it is computed from figures that are.
@@ -211,6 +212,13 @@ def is_computed(figure: Figure, bases: list[Figure]) -> bool:
     tolerance = 0.5 * 10 ** -_decimals(figure) * scale + 1e-9
     for a, b in permutations(bases, 2):
         if a.percent != b.percent:
+            if not a.percent and not figure.percent and b.value:
+                # An inference: the year before from a count and its growth (1274 ÷ (1 + 204%)), a
+                # whole from a part and its share, a target from a completion rate (÷ 30.2%).
+                r = b.value / 100
+                candidates = [a.value / r] + [a.value / (1 + s * r) for s in (1, -1) if 1 + s * r > 0]
+                if any(abs(c - figure.value) <= max(tolerance, 0.5) for c in candidates):
+                    return True
             continue
         if a.percent:  # percentage points between two shares
             candidates = [a.value - b.value]

@@ -361,12 +361,12 @@ class QueryAnalyzer:
         if span is not None and span.kind == "range":
             analysis.years = sorted(set(analysis.years) | set(range(span.start, span.end + 1)))
         analysis.comparative = bool(_COMPARE.search(normalised)) or len(named) > 1
-        if len(named) > 1 and _COMPARE_AMOUNT.search(analysis.topic):
+        compares_amounts = len(named) > 1 and bool(_COMPARE_AMOUNT.search(analysis.topic))
+        if compares_amounts:
             # "哪个更大", "多一些": the comparison asked, not words a report sentence holds.
             analysis.terms = [t for t in analysis.terms if not _COMPARISON_WORD.fullmatch(t)]
-        # "哪个城市…最少", "从多到少排列" and "平均每个…" ask for figures without saying 多少.
-        analysis.asks_figure = (bool(_ASKS_FIGURE.search(normalised)) or analysis.trend
-                                or (len(named) > 1 and bool(_COMPARE_AMOUNT.search(analysis.topic)))
+        # "哪个城市…最少", "A和B哪个多", "从多到少排列" and "平均每个…" ask for figures without 多少.
+        analysis.asks_figure = (bool(_ASKS_FIGURE.search(normalised)) or analysis.trend or compares_amounts
                                 or analysis.superlative is not None or analysis.operation is not None)
 
         if len(named) > 1:
