@@ -459,8 +459,9 @@ def test_each_ask_finds_its_own_sentence_or_is_said_to_be_not_mentioned():
     unit = _analysis("绵阳市2024年新建了多少个法治文化阵地？法律援助案件有多少名律师办理？")
     said = EachAsk(_Keywords()).run(unit.question, unit, passages)
     assert said.answer.splitlines()[-1] == "报告中未提及：法律援助案件有多少名律师办理"
-    # A rate asked (computed from counts when it is not stated) is the arithmetic path's: not split.
-    assert _analysis("绵阳市2024年新建了多少个法治文化阵地？法律援助案件的办结率是多少？").asks == []
+    # A rate asked beside a count is split too; the answerer asks it ask by ask only when the whole
+    # question's rate cannot be computed from its counts (test_two_asks_on_the_real_index).
+    assert len(_analysis("绵阳市2024年新建了多少个法治文化阵地？法律援助案件的办结率是多少？").asks) == 2
     # Nothing answered at all: no answer from this path (the whole question's refusal stands).
     none = _analysis("绵阳市2024年有多少名律师？有多少个公证处？")
     assert EachAsk(_Keywords()).run(none.question, none, passages) is None
@@ -491,6 +492,14 @@ def test_two_asks_on_the_real_index(answerer):
     assert partly.answer.splitlines()[-1] == "报告中未提及：全市有多少名专职法律援助律师"
     rate = answerer.run("太原市2024年市长信箱留言的办结率是多少？", mode="extractive")
     assert rate.refused and rate.answer.startswith("报告中未提及该比率") and "13367件" in rate.answer
+    # A rate asked beside a count is one ask of two: the count is given, the rate said not given.
+    beside = answerer.run("太原市2024年受理人民网留言多少件？市长信箱留言的办结率是多少？", mode="extractive")
+    assert not beside.refused and "人民网留言3360件" in beside.answer
+    assert beside.answer.splitlines()[-1] == "报告中未提及：市长信箱留言的办结率是多少"
+    computed = answerer.run("太原市2024年市政府收已办结的行政诉讼案件多少件？胜诉率是多少？", mode="extractive")
+    assert computed.answer.splitlines()[-1] == "计算：206件[1] ÷ 235件[1] = 87.7%"  # computed, not 未提及
+    stated = answerer.run("绵阳市2024年受理政府信息公开申请多少件？办结率是多少？", mode="extractive")
+    assert not stated.refused and "124件" in stated.answer and "办结率100%" in stated.answer
 
 
 def test_the_count_after_which_is_part_of_the_question_word():

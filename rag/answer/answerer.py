@@ -181,16 +181,16 @@ class Answerer:
             result = table_answer(question, analysis, passages, table, mode, snap.keywords, self.retriever.index)
             yield result.answer
             return result
-        each = EachAsk(snap.keywords).run(question, analysis, passages)
+        # A rate asked beside a count may be computed from the counts the whole question finds
+        # (胜诉206件 of 235件): asked ask by ask only when it cannot be (below, rate_not_given).
+        each = EachAsk(snap.keywords).run(question, analysis, passages) if analysis.operation != "rate" else None
         if each is not None:
-            # Two or more figures asked in separate clauses: each ask found and checked on its own.
-            if mode == "llm" and self._llm is not None and not any(n.code == "ask_not_mentioned" for n in each.notes):
-                return (yield from self._llm.stream(question, analysis, passages, each, snap.analyzer.place_names()))
-            # Answered in part: the "未提及" lines are the answer too, so no model rewrites it.
-            each.mode = mode
-            yield each.answer
-            return each
+            return (yield from self._each_ask(question, analysis, passages, each, snap, mode))
         result = extractive_answer(question, analysis, passages, snap.keywords)
+        if result.refused and analysis.operation == "rate" and analysis.asks:
+            each = EachAsk(snap.keywords).run(question, analysis, passages)
+            if each is not None:  # the whole question's words found nothing: ask by ask, then
+                return (yield from self._each_ask(question, analysis, passages, each, snap, mode))
         if result.refused and mode == "llm" and self._llm is not None:
             # The question's words are not the report's: the model says which sentence, if any, answers.
             chosen = self._llm.choose(question, analysis, passages, result, SentenceChoice(snap.keywords))
@@ -223,6 +223,9 @@ class Answerer:
                 yield result.answer
                 return result
         if rate_not_given(analysis, result):
+            each = EachAsk(snap.keywords).run(question, analysis, passages) if analysis.asks else None
+            if each is not None:  # "留言多少件？办结率是多少？": the count given, the rate said not given
+                return (yield from self._each_ask(question, analysis, passages, each, snap, mode))
             result = rate_refusal(question, analysis, result, mode)
             yield result.answer
             return result
@@ -233,6 +236,16 @@ class Answerer:
         result.mode = mode
         yield result.answer
         return result
+
+    def _each_ask(self, question: str, analysis: QueryAnalysis, passages: list[Passage], each: AnswerResult,
+                  snap, mode: Mode) -> Iterator[str]:
+        """Two or more figures asked in separate clauses, each found and checked on its own."""
+        if mode == "llm" and self._llm is not None and not any(n.code == "ask_not_mentioned" for n in each.notes):
+            return (yield from self._llm.stream(question, analysis, passages, each, snap.analyzer.place_names()))
+        # Answered in part: the "未提及" lines are the answer too, so no model rewrites it.
+        each.mode = mode
+        yield each.answer
+        return each
 
 
 def extractive_answer(question: str, analysis: QueryAnalysis, passages: list[Passage],

@@ -378,7 +378,8 @@ class QueryAnalyzer:
         self._resolve_years(analysis)
         if several_years:
             self._resolve_trend(analysis)
-        if split and analysis.asks_figure and not analysis.operation and not analysis.trend:
+        # A rate asked beside a count ("留言多少件？办结率是多少？") is one ask of two, not the whole.
+        if split and analysis.asks_figure and analysis.operation in (None, "rate") and not analysis.trend:
             analysis.asks = self._asks(question)
         return analysis
 
