@@ -233,9 +233,11 @@ class Computation:
         return f"{computed}；{verdict}" if computed else verdict
 
 
-def named_parts(analysis: QueryAnalysis) -> list[str]:
-    """The things a question names to combine ("人民网留言和市长信箱留言" -> two parts)."""
-    return _Picker(analysis).parts()
+def one_stated_total(analysis: QueryAnalysis) -> bool:
+    """Whether a "sum" question asks for one total the report states ("一共多少人次": one ask, one
+    thing named; 一共 is a filler), not a sum of parts it names ("人民网留言和市长信箱留言合计")."""
+    return (analysis.operation == "sum" and len(_ASKS.findall(analysis.normalised)) == 1
+            and len(_Picker(analysis).parts()) < 2)
 
 
 class _Picker:

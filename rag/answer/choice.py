@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from rag.answer.arithmetic import named_parts
+from rag.answer.arithmetic import one_stated_total
 from rag.answer.citations import resolve_citations
 from rag.answer.extractive import ExtractiveAnswerer, candidate_sentences, holds_numbers, stated_numbers
 from rag.answer.notes import Note
@@ -44,7 +44,6 @@ ASK = {
           "number; if none states it, answer only \"not mentioned\".)",
 }
 _MARKERS = re.compile(r"\[(\d+)\]")
-_ASKS = re.compile(r"多少|几(?=[件个次人项家起名场所条份支批])")
 
 
 @dataclass(frozen=True)
@@ -78,11 +77,9 @@ class SentenceChoice:
     def candidates(self, analysis: QueryAnalysis, passages: list[Passage]) -> list[Candidate]:
         """The sentences the model chooses among; empty when the question is not a one-figure
         question of one report (several places, arithmetic, several asks have their own paths)."""
-        # "一共多少人次" asks one stated total, not a sum to compute: 一共 is a filler there
-        # ("人民网留言和市长信箱留言合计多少" names two parts: a sum, arithmetic's).
-        one_total = (analysis.operation == "sum" and len(_ASKS.findall(analysis.normalised)) == 1
-                     and len(named_parts(analysis)) < 2)
-        if (not analysis.asks_figure or analysis.scope in ("several", "all") or (analysis.operation and not one_total)
+        # "一共多少人次" asks one stated total, not a sum to compute: it is this path's too.
+        if (not analysis.asks_figure or analysis.scope in ("several", "all")
+                or (analysis.operation and not one_stated_total(analysis))
                 or analysis.asks or analysis.instance or analysis.language != "zh"):
             # English questions name no measure word to check the pick's unit against ("how many
             # mediators" is answered by 调解纠纷5万余件 as readily as by a count of people).
